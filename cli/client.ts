@@ -1,0 +1,104 @@
+import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { AirlockError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+
+/**
+ * The CLI's side of the HTTP API. Admin verbs go through the running server
+ * (the embedded database belongs to one process), authenticated with the token
+ * that `airlock login` stored in $AIRLOCK_HOME (default ~/.airlock, mode 0700).
+ */
+export interface StoredLogin {
+  url: string;
+  token: string;
+  user: string;
+  role: string;
+  loginId: string;
+  expiresAt: string;
+}
+
+export function airlockHome(env = process.env): string {
+  return env['AIRLOCK_HOME'] ?? join(homedir(), '.airlock');
+}
+
+const credentialsPath = () => join(airlockHome(), 'credentials.json');
+
+export function readStoredLogin(): StoredLogin | undefined {
+  const path = credentialsPath();
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as StoredLogin;
+  } catch {
+    return undefined;
+  }
+}
+
+export function storeLogin(login: StoredLogin): string {
+  mkdirSync(airlockHome(), { recursive: true, mode: 0o700 });
+  const path = credentialsPath();
+  writeFileSync(path, JSON.stringify(login, null, 2) + '\n', { mode: 0o600 });
+  return path;
+}
+
+export function forgetLogin(): void {
+  rmSync(credentialsPath(), { force: true });
+}
+
+/** --url, else AIRLOCK_URL, else the stored login's server, else the local default. */
+export function serverUrl(flag: string | undefined): string {
+  const url = flag ?? process.env['AIRLOCK_URL'] ?? readStoredLogin()?.url ?? 'http://127.0.0.1:8080';
+  return url.replace(/\/+$/, '');
+}
+
+export class ApiClient {
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {}
+
+  /** A client for the stored login; fails with a clear message if there is none. */
+  static fromStoredLogin(urlFlag: string | undefined): ApiClient {
+    const stored = readStoredLogin();
+    if (!stored) throw new AirlockError('ERR_UNAUTHENTICATED', 'not logged in: run "airlock login" first');
+    return new ApiClient(serverUrl(urlFlag ?? stored.url), stored.token);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (err) {
+      throw new AirlockError('ERR_UNAVAILABLE', `cannot reach the airlock server at ${this.url} (is "airlock serve" running? set --url or AIRLOCK_URL)`, { cause: err });
+    }
+    const text = await res.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : {};
+    } catch {
+      throw new AirlockError('ERR_UNAVAILABLE', `${this.url} did not answer like an airlock server (HTTP ${res.status})`);
+    }
+    if (!res.ok) {
+      const error = (data as { error?: { code?: string; message?: string } }).error;
+      throw new AirlockError((error?.code as ErrorCode | undefined) ?? 'ERR_INTERNAL', error?.message ?? `HTTP ${res.status}`, { status: res.status });
+    }
+    return data as T;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+}

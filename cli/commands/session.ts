@@ -1,0 +1,87 @@
+import { AirlockError, isAirlockError } from '../../core/errors.js';
+import { ApiClient, forgetLogin, readStoredLogin, serverUrl, storeLogin } from '../client.js';
+import type { VerbContext } from '../context.js';
+import { EXIT, table } from '../output.js';
+import { promptHidden, promptLine, readStdin } from '../secrets-input.js';
+
+interface LoginResponse {
+  token: string;
+  login: { id: string; expiresAt: string; createdAt: string; source: string | null; userId: string };
+  user: { name: string; role: string };
+}
+
+export async function loginVerb(ctx: VerbContext, o: { user?: string; passwordStdin?: boolean; totp?: string; ttl?: string }): Promise<number> {
+  if (o.passwordStdin && !o.totp) throw new AirlockError('ERR_INVALID_INPUT', 'with --password-stdin, pass the verification code with --totp');
+  const user = o.user ?? (await promptLine('User: ', '--user'));
+  const password = o.passwordStdin ? await readStdin() : await promptHidden('Password: ', '--password-stdin');
+  const totp = o.totp ?? (await promptLine('Verification code: ', '--totp'));
+  const url = serverUrl(ctx.opts.url);
+  const res = await new ApiClient(url).post<LoginResponse>('/api/v1/login', { user, password, totp, ...(o.ttl ? { ttl: o.ttl } : {}) });
+  const file = storeLogin({ url, token: res.token, user: res.user.name, role: res.user.role, loginId: res.login.id, expiresAt: res.login.expiresAt });
+  ctx.out.result(
+    { user: res.user, login: res.login, url, credentials: file },
+    `Logged in to ${url} as ${res.user.name} (${res.user.role}) until ${res.login.expiresAt}.\nLogin id ${res.login.id}; token stored in ${file}.`,
+  );
+  return EXIT.ok;
+}
+
+export async function logoutVerb(ctx: VerbContext): Promise<number> {
+  const stored = readStoredLogin();
+  if (!stored) {
+    ctx.out.result({ loggedOut: false }, 'Not logged in.');
+    return EXIT.ok;
+  }
+  try {
+    await new ApiClient(serverUrl(ctx.opts.url ?? stored.url), stored.token).post('/api/v1/logout');
+  } catch (err) {
+    // An expired or already revoked token is as logged out as it gets; anything
+    // else (server down) must not pretend the login ended on the server.
+    if (!(isAirlockError(err) && ['ERR_TOKEN_EXPIRED', 'ERR_TOKEN_REVOKED', 'ERR_TOKEN_INVALID', 'ERR_ACCOUNT_DISABLED'].includes(err.code))) throw err;
+  }
+  forgetLogin();
+  ctx.out.result({ loggedOut: true, loginId: stored.loginId }, `Logged out ${stored.user} (login ${stored.loginId} revoked).`);
+  return EXIT.ok;
+}
+
+export async function loginRevoke(ctx: VerbContext, id: string): Promise<number> {
+  const { login } = await ctx.api().post<{ login: { id: string } }>(`/api/v1/logins/${encodeURIComponent(id)}/revoke`);
+  ctx.out.result({ login }, `Revoked login ${login.id}.`);
+  return EXIT.ok;
+}
+
+export async function loginsList(ctx: VerbContext): Promise<number> {
+  const { logins } = await ctx.api().get<{ logins: Array<Record<string, unknown>> }>('/api/v1/logins');
+  ctx.out.result(logins, () => table(logins, ['id', 'userId', 'source', 'createdAt', 'expiresAt']));
+  return EXIT.ok;
+}
+
+export async function statusVerb(ctx: VerbContext): Promise<number> {
+  const stored = readStoredLogin();
+  const url = serverUrl(ctx.opts.url);
+  if (!stored) {
+    ctx.out.result({ url, loggedIn: false }, `Server ${url}; not logged in (run "airlock login").`);
+    return EXIT.auth;
+  }
+  const client = new ApiClient(url, stored.token);
+  const [me, status] = await Promise.all([
+    client.get<{ user: { name: string; role: string }; login: { id: string; expiresAt: string } }>('/api/v1/me'),
+    client.get<Record<string, unknown>>('/api/v1/status'),
+  ]);
+  ctx.out.result({ url, loggedIn: true, user: me.user, login: me.login, server: status }, () =>
+    [
+      `server:    ${url} (airlock ${String(status['version'])}, ${String(status['database'])} database)`,
+      `user:      ${me.user.name} (${me.user.role})`,
+      `login:     ${me.login.id}, valid until ${me.login.expiresAt}`,
+      ...Object.entries(status)
+        .filter(([k]) => !['version', 'database'].includes(k))
+        .map(([k, v]) => `${(k + ':').padEnd(10)} ${typeof v === 'string' ? v : JSON.stringify(v)}`),
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
+
+export async function keysRotate(ctx: VerbContext): Promise<number> {
+  const { kid } = await ctx.api().post<{ kid: string }>('/api/v1/keys/rotate');
+  ctx.out.result({ kid }, `New API signing key ${kid}; older keys verify until their tokens expire.`);
+  return EXIT.ok;
+}

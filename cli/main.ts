@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { verb } from './context.js';
+import { EXIT } from './output.js';
+import { VERSION } from './version.js';
+import { initVerb, serveVerb, demoVerb, auditVerifyDirect, totpVerb } from './commands/local.js';
+import { userAdd, userList, userShow, userAction } from './commands/users.js';
+import { loginVerb, logoutVerb, loginRevoke, loginsList, statusVerb, keysRotate } from './commands/session.js';
+import { auditVerify, auditTail } from './commands/audit.js';
+import { ROLES } from '../identity/index.js';
+
+/**
+ * The `airlock` command. Every verb is scriptable: secrets from stdin or flags,
+ * `--json` output, and exit codes that mean the same thing everywhere
+ * (0 ok, 1 error, 2 usage, 3 authentication, 4 forbidden, 5 not found,
+ * 6 conflict, 7 verification failed, 8 server unavailable).
+ */
+export function buildProgram(): Command {
+  const program = new Command('airlock')
+    .description('airlock: MFA-gated, approved and recorded access for outside engineers')
+    .version(VERSION)
+    .option('--json', 'machine-readable output')
+    .option('--url <url>', 'airlock server for API verbs (default: AIRLOCK_URL, the stored login, or http://127.0.0.1:8080)')
+    .option('--config <file>', 'config file (default: AIRLOCK_CONFIG or <data-dir>/airlock.yaml)')
+    .option('--data-dir <dir>', 'data directory (default: AIRLOCK_DATA_DIR or ./.airlock)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('init')
+    .description('create the data directory, keys, schema and the first admin (prints its one-time password and TOTP URI)')
+    .option('--admin <name>', 'first admin user name', 'admin')
+    .option('--email <email>', "the admin's e-mail")
+    .option('--password-stdin', "read the admin's password from stdin instead of generating one")
+    .action(verb(initVerb));
+
+  program.command('serve').description('run the airlock server').action(verb(serveVerb));
+
+  program
+    .command('demo')
+    .description('run a throw-away demo (data in ./.airlock-demo): demo users with printed passwords')
+    .action(verb(demoVerb));
+
+  const login = program
+    .command('login')
+    .description('log in with password and verification code; stores the API token in $AIRLOCK_HOME (~/.airlock)')
+    .option('--user <name>', 'user name')
+    .option('--password-stdin', 'read the password from stdin')
+    .option('--totp <code>', 'the current verification code')
+    .option('--ttl <duration>', 'how long the login lasts, e.g. 1h (capped by the server)')
+    .action(verb(loginVerb));
+  login.command('revoke <id>').description('end a login (yours, or anyone\'s as admin)').action(verb(loginRevoke));
+  login.command('list').description('live logins (all as admin, else yours)').action(verb(loginsList));
+
+  program.command('logout').description('end the stored login on the server and forget it').action(verb(logoutVerb));
+  program.command('status').description('which server, who is logged in, until when').action(verb(statusVerb));
+
+  const user = program.command('user').description('manage users (admin)');
+  user
+    .command('add <name>')
+    .description('add a user; prints the TOTP enrolment URI (and a generated password)')
+    .addOption(new Option('--role <role>', 'role').choices([...ROLES]).makeOptionMandatory())
+    .option('--org <org>', 'organisation (the MSP)')
+    .option('--email <email>', 'e-mail for notifications')
+    .option('--password-stdin', 'read the password from stdin instead of generating one')
+    .action(verb(userAdd));
+  user
+    .command('list')
+    .description('list users')
+    .addOption(new Option('--role <role>').choices([...ROLES]))
+    .addOption(new Option('--status <status>').choices(['active', 'disabled']))
+    .action(verb(userList));
+  user.command('show <name>').description('show a user').action(verb(userShow));
+  user.command('disable <name>').description('disable a user and revoke their logins at once').action(verb(userAction('disable')));
+  user.command('enable <name>').description('enable a disabled user').action(verb(userAction('enable')));
+  user.command('reset-mfa <name>').description('new TOTP secret; the old one stops working').action(verb(userAction('reset-mfa')));
+  user.command('unlock <name>').description('clear a lockout after failed logins').action(verb(userAction('unlock')));
+
+  const audit = program.command('audit').description('the hash-chained audit log (admin, auditor)');
+  audit
+    .command('verify')
+    .description('walk the hash chain; names the first row that was changed, removed or moved (exit 7 if broken)')
+    .option('--direct', 'read the database directly instead of through the server (server stopped)')
+    .action(verb((ctx, o: { direct?: boolean }) => (o.direct ? auditVerifyDirect(ctx) : auditVerify(ctx))));
+  audit
+    .command('tail')
+    .description('recent audit events')
+    .option('-n, --lines <n>', 'how many', '20')
+    .option('-f, --follow', 'keep printing new events')
+    .option('--action <prefix>', 'only actions starting with this, e.g. auth.')
+    .action(verb(auditTail));
+
+  const keys = program.command('keys').description('signing keys (admin)');
+  keys.command('rotate').description('new API token signing key').action(verb(keysRotate));
+
+  program
+    .command('totp <secret>')
+    .description('print the current verification code for a TOTP secret (demos and testing)')
+    .action(verb(totpVerb));
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+      process.exitCode = ok ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main();

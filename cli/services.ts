@@ -1,0 +1,58 @@
+import { AuditLog } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import { insecureSettings } from '../core/config.js';
+import type { Db } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
+import { openDatabase } from '../core/open-database.js';
+import { checkMasterKey, createVault, loadMasterKey } from '../core/vault.js';
+import type { Vault } from '../core/vault.js';
+import { Identity } from '../identity/index.js';
+
+/**
+ * Everything a running airlock holds, built once from the configuration and passed
+ * down. The CLI's offline verbs (init, audit verify --direct) and `serve` use it;
+ * tests build it on their own database.
+ */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  db: Db;
+  vault: Vault;
+  audit: AuditLog;
+  identity: Identity;
+  close(): Promise<void>;
+}
+
+export interface OpenServicesOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  /** An already open database (tests); otherwise the one the config names. */
+  db?: Db;
+  /** Create dataDir/master.key if no key is configured (init, demo). */
+  generateMasterKey?: boolean;
+}
+
+export async function openServices(options: OpenServicesOptions): Promise<Services> {
+  const { config, logger } = options;
+  const clock = options.clock ?? systemClock;
+  for (const warning of insecureSettings(config)) logger.warn(warning);
+  const masterKey = loadMasterKey(config, { generate: options.generateMasterKey ?? false });
+  if (masterKey.warning) logger.warn(masterKey.warning);
+  const vault = createVault(masterKey.key);
+  const db = options.db ?? (await openDatabase(config));
+  try {
+    await checkMasterKey(db, vault);
+    const audit = new AuditLog(db, clock);
+    const identity = new Identity({ db, audit, clock, vault, config, logger });
+    await identity.init();
+    logger.debug({ engine: db.engine, masterKey: vault.fingerprint }, 'services ready');
+    return { config, logger, clock, db, vault, audit, identity, close: () => db.close() };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,223 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AirlockError } from './errors.js';
+import { parseDuration } from './duration.js';
+
+/**
+ * airlock's configuration: a YAML file plus AIRLOCK_* environment variables, which
+ * win over the file. Parsed once at start-up, checked against one schema, filled
+ * with defaults, frozen, and passed down. A bad value stops start-up with an error
+ * that names the setting and where it came from.
+ *
+ * Where the file is: --config / AIRLOCK_CONFIG, else <dataDir>/airlock.yaml if it exists.
+ */
+
+/** "host:port" or "[v6]:port"; port 0 asks the OS for a free one (tests). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export function parseListen(text: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+const listen = z.string().transform((v, ctx) => {
+  const parsed = parseListen(v);
+  if (!parsed) {
+    ctx.addIssue({ code: 'custom', message: `expected host:port (for example 127.0.0.1:8080), got "${v}"` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v : parseDuration(v);
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like 90s, 15m or 8h, got "${v}"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+const schema = z.strictObject({
+  /** Where airlock keeps its embedded database, keys and recordings. */
+  dataDir: z.string().min(1).default('./.airlock'),
+  /** postgres://… to use a PostgreSQL server; unset = embedded PGlite in dataDir/db. */
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+  /**
+   * 32-byte key (base64 or hex) that encrypts secrets at rest (TOTP seeds, signing keys,
+   * target credentials). The customer holds it. Or masterKeyFile: a file holding it.
+   * Unset: dataDir/master.key if present (warns: the key sits beside what it protects).
+   */
+  masterKey: z.string().optional(),
+  masterKeyFile: z.string().optional(),
+  /** Demo mode: throw-away data, printed passwords. Warns loudly. */
+  demo: z.boolean().default(false),
+  log: z.strictObject({ level: logLevel.default('info') }).prefault({}),
+  ssh: z
+    .strictObject({
+      /** The SSH front door. */
+      listen: listen.default({ host: '0.0.0.0', port: 2222 }),
+    })
+    .prefault({}),
+  web: z
+    .strictObject({
+      /** HTTP API and (later) the web console. Plain HTTP off loopback warns. */
+      listen: listen.default({ host: '127.0.0.1', port: 8080 }),
+      /** Largest JSON body accepted, in bytes. */
+      maxBodyBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+      /** Trust X-Forwarded-For from these proxies (express "trust proxy"); off by default. */
+      trustProxy: z.union([z.boolean(), z.string()]).default(false),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** How long a login (its API token, later its SSH certificate) lasts by default. */
+      loginTtl: duration.default(60 * 60 * 1000),
+      /** The longest login anyone may ask for. */
+      maxLoginTtl: duration.default(8 * 60 * 60 * 1000),
+      /** TOTP steps of clock skew allowed either side (RFC 6238 §5.2 recommends 1). */
+      totpWindow: z.number().int().min(0).max(2).default(1),
+      /** Failed attempts per user or source allowed before back-off starts. */
+      freeAttempts: z.number().int().min(1).max(100).default(3),
+      /** First back-off delay; doubles per further failure up to maxBackoff. */
+      baseBackoff: duration.default(1000),
+      maxBackoff: duration.default(15 * 60 * 1000),
+      /** Consecutive failures after which a user is locked until an admin unlocks. */
+      lockoutAfter: z.number().int().min(3).max(1000).default(10),
+    })
+    .prefault({}),
+  tokens: z
+    .strictObject({
+      issuer: z.string().min(1).default('airlock'),
+      audience: z.string().min(1).default('airlock-api'),
+    })
+    .prefault({}),
+});
+
+export type Config = Readonly<z.output<typeof schema>> & { readonly configFile: string | undefined };
+
+/** Environment variables and the setting each overrides. */
+const envMap: Array<[string, string[], (v: string) => unknown]> = [
+  ['AIRLOCK_DATA_DIR', ['dataDir'], String],
+  ['AIRLOCK_DATABASE_URL', ['databaseUrl'], String],
+  ['AIRLOCK_MASTER_KEY', ['masterKey'], String],
+  ['AIRLOCK_MASTER_KEY_FILE', ['masterKeyFile'], String],
+  ['AIRLOCK_DEMO', ['demo'], parseBool],
+  ['AIRLOCK_LOG_LEVEL', ['log', 'level'], String],
+  ['AIRLOCK_SSH_LISTEN', ['ssh', 'listen'], String],
+  ['AIRLOCK_WEB_LISTEN', ['web', 'listen'], String],
+  ['AIRLOCK_LOGIN_TTL', ['auth', 'loginTtl'], String],
+];
+
+function parseBool(v: string): unknown {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  return v; // left as a string so the schema names the setting in its error
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** An explicit config file (the --config flag). */
+  file?: string;
+  /** Values that win over everything (flags of the command being run). */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const raw: Record<string, unknown> = {};
+  const origin = new Map<string, string>();
+
+  const explicitFile = options.file ?? env['AIRLOCK_CONFIG'];
+  const dataDirHint = (options.overrides?.['dataDir'] as string | undefined) ?? env['AIRLOCK_DATA_DIR'] ?? './.airlock';
+  const implicitFile = resolve(dataDirHint, 'airlock.yaml');
+  const file = explicitFile ?? (existsSync(implicitFile) ? implicitFile : undefined);
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new AirlockError('ERR_CONFIG_INVALID', `config file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new AirlockError('ERR_CONFIG_INVALID', `config file ${file}: expected a mapping of settings at the top level`);
+      }
+      Object.assign(raw, parsed);
+    }
+  }
+
+  for (const [name, path, convert] of envMap) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, path, convert(value));
+    origin.set(path.join('.'), name);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, key.split('.'), value);
+    origin.set(key, 'command line');
+  }
+
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const path = issue.path.join('.') || '(top level)';
+      const from = origin.get(path) ?? (file ? `in ${file}` : 'default');
+      const unknownKeys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
+      return `  ${path}: ${issue.message}${unknownKeys} [${from}]`;
+    });
+    throw new AirlockError('ERR_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  if (config.auth.loginTtl > config.auth.maxLoginTtl) {
+    throw new AirlockError('ERR_CONFIG_INVALID', 'invalid configuration:\n  auth.loginTtl: longer than auth.maxLoginTtl');
+  }
+  if (config.auth.loginTtl < 60_000) {
+    throw new AirlockError('ERR_CONFIG_INVALID', 'invalid configuration:\n  auth.loginTtl: must be at least 1m');
+  }
+  return deepFreeze({ ...config, dataDir: resolve(config.dataDir), configFile: file });
+}
+
+/** Settings that work but weaken airlock; start-up logs each loudly. */
+export function insecureSettings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.demo) warnings.push('DEMO MODE: throw-away data directory, printed passwords, generated master key. Never use for real access.');
+  if (!isLoopback(config.web.listen.host)) {
+    warnings.push(`web.listen ${config.web.listen.host}:${config.web.listen.port} serves plain HTTP off loopback: put a TLS-terminating proxy in front.`);
+  }
+  if (config.masterKey) warnings.push('masterKey is set inline (config or environment): prefer masterKeyFile on storage the customer controls.');
+  return warnings;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,234 @@
+import type { AuditLog } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import type { Db } from '../core/db.js';
+import { AirlockError, isAirlockError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Vault } from '../core/vault.js';
+import { Logins } from './logins.js';
+import type { Login } from './logins.js';
+import { verifyPassword, dummyPasswordHash, MAX_PASSWORD_LENGTH } from './passwords.js';
+import { Throttle } from './throttle.js';
+import type { ThrottleKey } from './throttle.js';
+import { TokenService } from './tokens.js';
+import { checkTotp } from './totp.js';
+import { Users } from './users.js';
+import type { Actor, User } from './users.js';
+
+export interface IdentityDeps {
+  db: Db;
+  audit: AuditLog;
+  clock: Clock;
+  vault: Vault;
+  config: Pick<Config, 'auth' | 'tokens'>;
+  logger: Logger;
+}
+
+export interface Credentials {
+  name: string;
+  password: string;
+  totp: string;
+  /** Network address the attempt came from. */
+  source?: string | undefined;
+}
+
+/** How the user is logging in; recorded in the audit trail. */
+export type Channel = 'api' | 'ssh' | 'web';
+
+export interface LoginResult {
+  user: User;
+  login: Login;
+  token: string;
+}
+
+export interface Authenticated {
+  user: User;
+  login: Login;
+}
+
+/**
+ * Who someone is: users, password + TOTP authentication with back-off and
+ * lockout, logins and the API tokens issued for them. Every success and failure
+ * is audited with its reason; clients get only a general one.
+ */
+export class Identity {
+  readonly users: Users;
+  readonly logins: Logins;
+  readonly tokens: TokenService;
+  readonly throttle: Throttle;
+
+  constructor(private readonly deps: IdentityDeps) {
+    this.users = new Users(deps.db, deps.audit, deps.clock, deps.vault);
+    this.logins = new Logins(deps.db, deps.clock);
+    this.tokens = new TokenService(deps.db, deps.vault, deps.clock, deps.config);
+    this.throttle = new Throttle(deps.clock, deps.config.auth);
+  }
+
+  init(): Promise<void> {
+    return this.tokens.init();
+  }
+
+  /**
+   * Checks password and TOTP code. Order matters: back-off first (cheap, and stops
+   * guessing), then the password (a missing user costs the same scrypt time), then
+   * the code, consumed atomically so the same code never works twice.
+   */
+  async authenticate(creds: Credentials, channel: Channel): Promise<User> {
+    const { db, audit, clock, config, logger } = this.deps;
+    const source = creds.source;
+    const addrKey: ThrottleKey = `addr:${source ?? 'unknown'}`;
+    const fail = async (reason: string, user: User | undefined, error: AirlockError): Promise<never> => {
+      const keys: ThrottleKey[] = user ? [addrKey, `user:${user.id}`] : [addrKey];
+      const outcome = await db.transaction(async (tx) => {
+        const r = await this.throttle.fail(tx, keys);
+        await audit.append(tx, {
+          action: 'auth.login.failed',
+          outcome: 'failure',
+          actor: user?.name,
+          target: creds.name.slice(0, 64),
+          source,
+          details: { reason, channel, ...(r.locked ? { locked: true } : {}) },
+        });
+        return r;
+      });
+      logger.info({ user: creds.name.slice(0, 64), source, reason, channel }, 'login failed');
+      if (outcome.locked) {
+        await audit.record({ action: 'auth.account.locked', outcome: 'info', actor: 'system', target: creds.name, source, details: { channel } });
+        throw new AirlockError('ERR_ACCOUNT_LOCKED', 'this account is now locked after too many failed logins; ask an administrator to unlock it');
+      }
+      throw error;
+    };
+    const wrong = () => new AirlockError('ERR_LOGIN_FAILED', 'login failed: wrong user name, password or verification code');
+
+    if (creds.name.length > 64 || creds.password.length > MAX_PASSWORD_LENGTH || creds.totp.length > 16) {
+      return fail('input_too_long', undefined, wrong());
+    }
+    const record = await this.users.credentials(creds.name);
+    try {
+      await this.throttle.check(db, record ? [addrKey, `user:${record.user.id}`] : [addrKey]);
+    } catch (err) {
+      if (isAirlockError(err)) {
+        await audit.record({
+          action: 'auth.login.failed',
+          outcome: 'failure',
+          target: creds.name.slice(0, 64),
+          source,
+          details: { reason: err.code === 'ERR_ACCOUNT_LOCKED' ? 'locked' : 'throttled', channel },
+        });
+      }
+      throw err;
+    }
+    if (!record) {
+      await verifyPassword(creds.password, await dummyPasswordHash());
+      return fail('unknown_user', undefined, wrong());
+    }
+    const { user } = record;
+    if (!(await verifyPassword(creds.password, record.passwordHash))) return fail('bad_password', user, wrong());
+    if (user.status !== 'active') {
+      return fail('disabled', user, new AirlockError('ERR_ACCOUNT_DISABLED', 'this account is disabled'));
+    }
+    if (!record.totpSecret) {
+      return fail('mfa_not_enrolled', user, new AirlockError('ERR_OTP_NOT_ENROLLED', 'no verification code is set up for this account; ask an administrator'));
+    }
+    const check = await checkTotp({
+      secret: record.totpSecret,
+      code: creds.totp,
+      now: clock.now(),
+      window: config.auth.totpWindow,
+      afterStep: record.totpLastStep,
+    });
+    const replayed = () =>
+      new AirlockError('ERR_OTP_REPLAYED', 'this verification code was already used; wait for the next one');
+    if (!check.ok) return fail(check.reason === 'replayed' ? 'otp_replayed' : 'bad_otp', user, check.reason === 'replayed' ? replayed() : wrong());
+    const consumed = await db.transaction(async (tx) => {
+      if (!(await this.users.consumeTotpStep(tx, user.id, check.step))) return false;
+      await this.throttle.succeed(tx, `user:${user.id}`);
+      return true;
+    });
+    if (!consumed) return fail('otp_replayed', user, replayed());
+    return user;
+  }
+
+  /** Password + TOTP → a login and its API token, which expire together. */
+  async login(creds: Credentials, options: { channel: Channel; ttlMs?: number | undefined }): Promise<LoginResult> {
+    const { db, audit, config } = this.deps;
+    const ttl = options.ttlMs ?? config.auth.loginTtl;
+    if (!(ttl >= 60_000 && ttl <= config.auth.maxLoginTtl)) {
+      throw new AirlockError('ERR_INVALID_INPUT', `login duration must be between 1m and ${config.auth.maxLoginTtl / 60_000}m`);
+    }
+    const user = await this.authenticate(creds, options.channel);
+    const login = await db.transaction(async (tx) => {
+      const created = await this.logins.create(tx, user.id, ttl, creds.source);
+      await audit.append(tx, {
+        action: 'auth.login.succeeded',
+        outcome: 'success',
+        actor: user.name,
+        target: user.name,
+        source: creds.source,
+        details: { channel: options.channel, loginId: created.id, expiresAt: created.expiresAt.toISOString() },
+      });
+      return created;
+    });
+    const token = await this.tokens.sign({
+      sub: user.id,
+      jti: login.id,
+      name: user.name,
+      role: user.role,
+      exp: Math.floor(login.expiresAt.getTime() / 1000),
+    });
+    return { user, login, token };
+  }
+
+  /**
+   * A bearer token → the user and login behind it. Beyond the JWT checks: the login
+   * must exist, be unrevoked and unexpired, and the user active. The role comes from
+   * the database, not the token, so a role change applies at once.
+   */
+  async authenticateToken(token: string): Promise<Authenticated> {
+    const claims = await this.tokens.verify(token);
+    const login = await this.logins.get(claims.jti);
+    if (!login || login.userId !== claims.sub) throw new AirlockError('ERR_TOKEN_INVALID', 'invalid token', { details: { reason: 'no such login' } });
+    if (login.revokedAt) throw new AirlockError('ERR_TOKEN_REVOKED', 'this login was ended; log in again');
+    if (!this.logins.isLive(login)) throw new AirlockError('ERR_TOKEN_EXPIRED', 'token expired: log in again');
+    const user = await this.users.getById(login.userId);
+    if (!user) throw new AirlockError('ERR_TOKEN_INVALID', 'invalid token');
+    if (user.status !== 'active') throw new AirlockError('ERR_ACCOUNT_DISABLED', 'this account is disabled');
+    return { user, login };
+  }
+
+  /** Ends a login (logout, or an admin revoking it). Idempotent. */
+  async revokeLogin(loginId: string, actor: Actor, reason: string): Promise<Login> {
+    const { db, audit } = this.deps;
+    return db.transaction(async (tx) => {
+      const existing = await this.logins.get(loginId, tx);
+      if (!existing) throw new AirlockError('ERR_NOT_FOUND', `no login ${loginId}`);
+      const revoked = await this.logins.revoke(tx, loginId, reason);
+      if (!revoked) return existing;
+      await audit.append(tx, {
+        action: reason === 'logout' ? 'auth.logout' : 'auth.login.revoked',
+        outcome: 'success',
+        actor: actor.name,
+        source: actor.source,
+        target: loginId,
+        details: { reason, userId: existing.userId },
+      });
+      return revoked;
+    });
+  }
+
+  /** Admin: clear a user's lockout and failure count. */
+  async unlock(name: string, actor: Actor): Promise<void> {
+    const user = await this.users.get(name);
+    await this.deps.db.transaction(async (tx) => {
+      const cleared = await this.throttle.clear(tx, `user:${user.id}`);
+      await this.deps.audit.append(tx, {
+        action: 'user.unlocked',
+        outcome: 'success',
+        actor: actor.name,
+        source: actor.source,
+        target: name,
+        details: { wasThrottled: cleared },
+      });
+    });
+  }
+}

@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ZodError } from 'zod';
+import { AirlockError, toAirlockError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+
+/**
+ * The one place errors become HTTP responses: `{ error: { code, message } }` with
+ * the error's status. Messages of 5xx errors are replaced by a generic one (they
+ * may carry internals); the log keeps everything, with the cause.
+ */
+export function errorBody(err: AirlockError): { error: { code: string; message: string } } {
+  return { error: { code: err.code, message: err.expose ? err.message : 'internal error' } };
+}
+
+export function fromZod(err: ZodError): AirlockError {
+  const first = err.issues[0];
+  const where = first?.path.length ? `${first.path.join('.')}: ` : '';
+  return new AirlockError('ERR_INVALID_INPUT', `invalid request: ${where}${first?.message ?? 'bad value'}`);
+}
+
+/** body-parser and express raise plain errors with `type`/`status`; give them codes. */
+function fromHttpError(err: unknown): AirlockError | undefined {
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e.type === 'entity.too.large') return new AirlockError('ERR_BODY_TOO_LARGE', 'request body too large', { cause: err });
+  if (e.type === 'entity.parse.failed') return new AirlockError('ERR_INVALID_INPUT', 'request body is not valid JSON', { cause: err });
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+    return new AirlockError('ERR_INVALID_INPUT', 'unsupported body encoding', { status: 415, cause: err });
+  }
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new AirlockError('ERR_INVALID_INPUT', e.message ?? 'bad request', { status: e.status, cause: err });
+  }
+  return undefined;
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const error = err instanceof AirlockError ? err : (fromHttpError(err) ?? toAirlockError(err));
+    const log = { code: error.code, status: error.status, method: req.method, path: req.path, details: error.details, cause: error.cause };
+    if (error.status >= 500) logger.error(log, error.message);
+    else logger.debug(log, error.message);
+    if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
+    if (error.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
+    res.status(error.status).json(errorBody(error));
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new AirlockError('ERR_NOT_FOUND', `no such endpoint: ${req.method} ${req.path}`));
+};

@@ -1,0 +1,79 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { parseDuration } from '../../core/duration.js';
+import { AirlockError } from '../../core/errors.js';
+import type { Services } from '../../cli/services.js';
+import { authenticate, requireRole, actorOf, clientAddress } from '../auth.js';
+import { fromZod } from '../errors.js';
+import { ROLES } from '../../identity/index.js';
+import type { Login, User } from '../../identity/index.js';
+
+const loginBody = z.strictObject({
+  user: z.string().min(1).max(64),
+  password: z.string().min(1).max(1024),
+  totp: z.string().min(1).max(16),
+  /** How long the login should last, e.g. "1h"; capped by auth.maxLoginTtl. */
+  ttl: z.string().max(16).optional(),
+});
+
+export function publicUser(u: User) {
+  return {
+    id: u.id,
+    name: u.name,
+    role: u.role,
+    status: u.status,
+    org: u.org,
+    email: u.email,
+    mfaEnrolled: u.mfaEnrolled,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+  };
+}
+
+export function publicLogin(l: Login) {
+  return { id: l.id, userId: l.userId, source: l.source, createdAt: l.createdAt, expiresAt: l.expiresAt, revokedAt: l.revokedAt, revokedReason: l.revokedReason };
+}
+
+export function authRoutes(s: Services): Router {
+  const r = Router();
+  const auth = authenticate(s.identity);
+
+  r.post('/login', async (req, res) => {
+    const parsed = loginBody.safeParse(req.body);
+    if (!parsed.success) throw fromZod(parsed.error);
+    const { user, password, totp, ttl } = parsed.data;
+    const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
+    if (ttl !== undefined && ttlMs === undefined) throw new AirlockError('ERR_INVALID_INPUT', 'invalid request: ttl: expected a duration like 30m or 8h');
+    const result = await s.identity.login({ name: user, password, totp, source: clientAddress(req) }, { channel: 'api', ttlMs });
+    res.status(201).json({ token: result.token, login: publicLogin(result.login), user: publicUser(result.user) });
+  });
+
+  r.post('/logout', auth, async (req, res) => {
+    const { login } = req.auth!;
+    await s.identity.revokeLogin(login.id, actorOf(req), 'logout');
+    res.json({ ok: true, loginId: login.id });
+  });
+
+  r.get('/me', auth, (req, res) => {
+    const { user, login } = req.auth!;
+    res.json({ user: publicUser(user), login: publicLogin(login) });
+  });
+
+  /** Admins see every live login; anyone else their own. */
+  r.get('/logins', auth, requireRole(...ROLES), async (req, res) => {
+    const { user } = req.auth!;
+    const logins = await s.identity.logins.listLive(user.role === 'admin' ? undefined : user.id);
+    res.json({ logins: logins.map(publicLogin) });
+  });
+
+  r.post('/logins/:id/revoke', auth, requireRole(...ROLES), async (req, res) => {
+    const { user } = req.auth!;
+    const login = await s.identity.logins.get(String(req.params['id']));
+    // Someone else's login is "not found" to a non-admin: no hint that it exists.
+    if (!login || (user.role !== 'admin' && login.userId !== user.id)) throw new AirlockError('ERR_NOT_FOUND', 'no such login');
+    const revoked = await s.identity.revokeLogin(login.id, actorOf(req), user.role === 'admin' && login.userId !== user.id ? 'revoked by admin' : 'logout');
+    res.json({ login: publicLogin(revoked) });
+  });
+
+  return r;
+}
