@@ -1,28 +1,62 @@
 import { createApp } from '../web/app.js';
 import { startWebServer } from '../web/server.js';
 import type { WebServer } from '../web/server.js';
+import { SshGateway, loadOrCreateHostKey } from '../gateway/index.js';
+import type { SshGatewayAddress } from '../gateway/index.js';
 import type { Services } from './services.js';
 import { VERSION } from './version.js';
 
 /**
- * A running airlock: today the HTTP API; the SSH front door joins it in the
- * gateway issue. Tests start this in-process on port 0.
+ * A running airlock: the SSH front door and the HTTP API over one set of
+ * services. Tests start this in-process on port 0.
  */
 export interface RunningServer {
   web: WebServer;
+  ssh: SshGateway;
+  sshAddress: SshGatewayAddress;
   close(): Promise<void>;
 }
 
 export async function startServer(services: Services): Promise<RunningServer> {
-  const app = createApp(services, { version: VERSION });
-  const web = await startWebServer(app, services.config.web.listen);
-  services.logger.info({ url: web.url }, 'web API listening');
-  await services.audit.record({ action: 'system.started', outcome: 'info', actor: 'system', details: { version: VERSION, web: web.url, database: services.db.engine } });
+  const { config, logger, audit } = services;
+  const interrupted = await services.sessions.markInterrupted();
+  if (interrupted) logger.warn({ sessions: interrupted }, 'sessions left active by an earlier crash were marked interrupted');
+
+  const hostKey = loadOrCreateHostKey(config.dataDir);
+  const ssh = new SshGateway(services, hostKey);
+  const sshAddress = await ssh.listen(config.ssh.listen);
+  logger.info({ address: `${sshAddress.host}:${sshAddress.port}`, fingerprint: hostKey.fingerprint }, 'ssh gateway listening');
+
+  const app = createApp(services, {
+    version: VERSION,
+    status: () => ({
+      ssh: `${sshAddress.host}:${sshAddress.port}`,
+      sshHostKey: hostKey.fingerprint,
+      liveSessions: services.sessions.count(),
+    }),
+  });
+  let web: WebServer;
+  try {
+    web = await startWebServer(app, config.web.listen);
+  } catch (err) {
+    await ssh.close();
+    throw err;
+  }
+  logger.info({ url: web.url }, 'web API listening');
+  await audit.record({
+    action: 'system.started',
+    outcome: 'info',
+    actor: 'system',
+    details: { version: VERSION, web: web.url, ssh: `${sshAddress.host}:${sshAddress.port}`, sshHostKey: hostKey.fingerprint, database: services.db.engine },
+  });
   return {
     web,
+    ssh,
+    sshAddress,
     async close() {
+      await ssh.close();
       await web.close();
-      await services.audit.record({ action: 'system.stopped', outcome: 'info', actor: 'system' }).catch(() => {});
+      await audit.record({ action: 'system.stopped', outcome: 'info', actor: 'system' }).catch(() => {});
     },
   };
 }

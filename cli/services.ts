@@ -9,6 +9,8 @@ import { openDatabase } from '../core/open-database.js';
 import { checkMasterKey, createVault, loadMasterKey } from '../core/vault.js';
 import type { Vault } from '../core/vault.js';
 import { Identity } from '../identity/index.js';
+import { AccessPolicy, Grants, Targets } from '../approvals/index.js';
+import { SessionRegistry } from '../gateway/sessions.js';
 
 /**
  * Everything a running airlock holds, built once from the configuration and passed
@@ -23,6 +25,10 @@ export interface Services {
   vault: Vault;
   audit: AuditLog;
   identity: Identity;
+  targets: Targets;
+  grants: Grants;
+  policy: AccessPolicy;
+  sessions: SessionRegistry;
   close(): Promise<void>;
 }
 
@@ -49,8 +55,12 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const audit = new AuditLog(db, clock);
     const identity = new Identity({ db, audit, clock, vault, config, logger });
     await identity.init();
+    const targets = new Targets(db, audit, clock, vault);
+    const grants = new Grants(db, audit, clock);
+    const policy = new AccessPolicy(targets, grants);
+    const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
     logger.debug({ engine: db.engine, masterKey: vault.fingerprint }, 'services ready');
-    return { config, logger, clock, db, vault, audit, identity, close: () => db.close() };
+    return { config, logger, clock, db, vault, audit, identity, targets, grants, policy, sessions, close: () => db.close() };
   } catch (err) {
     await db.close();
     throw err;

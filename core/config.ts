@@ -1,5 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AirlockError } from './errors.js';
@@ -67,8 +68,31 @@ const schema = z.strictObject({
     .strictObject({
       /** The SSH front door. */
       listen: listen.default({ host: '0.0.0.0', port: 2222 }),
+      /** A connection that has not logged in by then is dropped. */
+      preAuthTimeout: duration.default(30_000),
+      /** Failed authentication attempts allowed per connection. */
+      maxAuthAttempts: z.number().int().min(1).max(20).default(6),
+      /** Connections still logging in, in all and per source address; more are dropped at once. */
+      maxUnauthenticated: z.number().int().min(1).max(100_000).default(500),
+      maxUnauthenticatedPerSource: z.number().int().min(1).max(10_000).default(20),
+      /** New connections per source address per minute. */
+      connectionsPerMinutePerSource: z.number().int().min(1).max(100_000).default(120),
+      /** Live sessions on this node, and per user. */
+      maxSessions: z.number().int().min(1).max(100_000).default(2000),
+      maxSessionsPerUser: z.number().int().min(1).max(10_000).default(20),
+      /** Roles that may open SSH sessions at all. */
+      allowedRoles: z.array(z.enum(['engineer', 'approver', 'auditor', 'admin'])).default(['engineer', 'admin']),
+      /** Probes a silent peer this often; drops it after keepaliveCountMax unanswered. */
+      keepaliveInterval: duration.default(15_000),
+      keepaliveCountMax: z.number().int().min(1).max(100).default(4),
+      /** How long airlock waits for a target's SSH handshake. */
+      targetConnectTimeout: duration.default(15_000),
+      /** Shown to every client before login. */
+      banner: z.string().max(2000).default('airlock: authorized access only. Sessions are recorded and audited.\n'),
     })
     .prefault({}),
+  /** This node's name in session rows (several nodes can share one database). */
+  nodeName: z.string().min(1).max(128).optional(),
   web: z
     .strictObject({
       /** HTTP API and (later) the web console. Plain HTTP off loopback warns. */
@@ -104,7 +128,7 @@ const schema = z.strictObject({
     .prefault({}),
 });
 
-export type Config = Readonly<z.output<typeof schema>> & { readonly configFile: string | undefined };
+export type Config = Readonly<z.output<typeof schema>> & { readonly configFile: string | undefined; readonly nodeName: string };
 
 /** Environment variables and the setting each overrides. */
 const envMap: Array<[string, string[], (v: string) => unknown]> = [
@@ -186,7 +210,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (config.auth.loginTtl < 60_000) {
     throw new AirlockError('ERR_CONFIG_INVALID', 'invalid configuration:\n  auth.loginTtl: must be at least 1m');
   }
-  return deepFreeze({ ...config, dataDir: resolve(config.dataDir), configFile: file });
+  return deepFreeze({ ...config, dataDir: resolve(config.dataDir), nodeName: config.nodeName ?? hostname(), configFile: file });
 }
 
 /** Settings that work but weaken airlock; start-up logs each loudly. */

@@ -147,7 +147,9 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Db> {
   const run = async <T>(conn: Conn, sql: string, params?: unknown[]): Promise<QueryResult<T>> => {
     try {
       const res = await conn.query<T>(sql, params);
-      return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+      // rowCount is the statement's own count (rows a SELECT returned, or an UPDATE
+      // changed); affectedRows is 0 for a SELECT, which made "exists?" checks lie.
+      return { rows: res.rows, rowCount: res.rowCount ?? res.affectedRows ?? res.rows.length };
     } catch (err) {
       return wrapDbError(err);
     }

@@ -106,12 +106,16 @@ const CHECK_CONTEXT = 'airlock:master-key-check';
  * undecryptable secrets.
  */
 export async function checkMasterKey(db: Queryable, vault: Vault): Promise<void> {
-  const row = (await db.query<{ value: string }>("SELECT value FROM meta WHERE key = 'master_key_check'")).rows[0];
+  const read = async () => (await db.query<{ value: string }>("SELECT value FROM meta WHERE key = 'master_key_check'")).rows[0];
+  let row = await read();
   if (!row) {
     await db.query("INSERT INTO meta (key, value) VALUES ('master_key_check', $1) ON CONFLICT (key) DO NOTHING", [
       vault.encrypt(CHECK_CONTEXT, CHECK_CONTEXT),
     ]);
-    return;
+    // Read back: if another node with another key inserted first, ours did nothing
+    // and the check below must fail rather than let two keys share one database.
+    row = await read();
+    if (!row) throw new AirlockError('ERR_MASTER_KEY', 'cannot record the master key check in the database');
   }
   try {
     vault.decrypt(row.value, CHECK_CONTEXT);

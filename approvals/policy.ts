@@ -1,0 +1,74 @@
+import type { User } from '../identity/index.js';
+import type { Grant, Grants } from './grants.js';
+import type { Target, Targets } from './targets.js';
+
+/**
+ * Decides whether a user may open a session on a target as a login, and with what
+ * scope. Today: an active user, a live grant, a login the grant names (or the
+ * target's default), and a standard target. Sensitive and critical targets need
+ * break-glass approval, which the approvals issue adds; until then they are
+ * refused with "approval required".
+ *
+ * Denials carry two messages: `reason` for the user (general, never naming targets
+ * they cannot use) and `detail` for the audit log.
+ */
+export interface AccessScope {
+  target: Target;
+  login: string;
+  grant: Grant;
+  allowSftp: boolean;
+  allowForwarding: boolean;
+}
+
+export type AccessDecision =
+  | { allowed: true; scope: AccessScope }
+  | { allowed: false; reason: string; detail: string; code: 'no_target' | 'no_login' | 'approval_required' | 'user_inactive' };
+
+export class AccessPolicy {
+  constructor(
+    private readonly targets: Targets,
+    private readonly grants: Grants,
+  ) {}
+
+  async decide(user: User, targetName: string, requestedLogin: string | undefined): Promise<AccessDecision> {
+    if (user.status !== 'active') return { allowed: false, code: 'user_inactive', reason: 'your account is disabled', detail: 'user disabled' };
+    const unknown = {
+      allowed: false as const,
+      code: 'no_target' as const,
+      reason: `no target "${targetName}" is available to you`,
+    };
+    const target = await this.targets.find(targetName);
+    if (!target) return { ...unknown, detail: 'no such target' };
+    const grant = await this.grants.live(user.id, target.id);
+    if (!grant) return { ...unknown, detail: 'no live grant' };
+    const login = requestedLogin ?? target.defaultLogin;
+    const allowedLogins = grant.logins.length ? grant.logins : [target.defaultLogin];
+    if (!allowedLogins.includes(login) || !target.logins.includes(login)) {
+      return {
+        allowed: false,
+        code: 'no_login',
+        reason: `you may not log in to ${target.name} as "${login}" (allowed: ${allowedLogins.filter((l) => target.logins.includes(l)).join(', ') || 'none'})`,
+        detail: allowedLogins.includes(login) ? `no credential for login ${login}` : `login ${login} not in grant`,
+      };
+    }
+    if (target.sensitivity !== 'standard') {
+      return {
+        allowed: false,
+        code: 'approval_required',
+        reason: `${target.name} is ${target.sensitivity}: approval required (break-glass requests are not available yet)`,
+        detail: `sensitivity ${target.sensitivity}`,
+      };
+    }
+    return { allowed: true, scope: { target, login, grant, allowSftp: grant.allowSftp, allowForwarding: grant.allowForwarding } };
+  }
+
+  /** Targets the user holds a live grant for: the menu for a plain "ssh alice@airlock". */
+  async available(user: User): Promise<Array<{ target: Target; grant: Grant }>> {
+    const grants = await this.grants.list({ userId: user.id, live: true });
+    const all = new Map((await this.targets.list()).map((t) => [t.id, t]));
+    return grants.flatMap((g) => {
+      const target = all.get(g.targetId);
+      return target ? [{ target, grant: g }] : [];
+    });
+  }
+}

@@ -1,0 +1,592 @@
+import type {
+  AuthContext,
+  Client,
+  ClientChannel,
+  Connection,
+  KeyboardAuthContext,
+  PseudoTtyInfo,
+  ServerChannel,
+  Session,
+  TcpipRequestInfo,
+  AcceptConnection,
+  RejectConnection,
+} from 'ssh2';
+import { AirlockError, isAirlockError } from '../core/errors.js';
+import type { User } from '../identity/index.js';
+import type { AccessScope } from '../approvals/index.js';
+import type { GatewayDeps } from './deps.js';
+import { chooseTarget } from './menu.js';
+import { connectTarget, TargetConnectError } from './connector.js';
+import { relayChannel, relayTcp } from './relay.js';
+import type { ExitInfo } from './relay.js';
+import type { LiveSession } from './sessions.js';
+import { SftpObserver } from './sftp-observer.js';
+import { parseSshUser } from './ssh-user.js';
+import type { SshUser } from './ssh-user.js';
+
+/**
+ * One engineer's SSH connection through airlock: authentication, the policy check,
+ * airlock's own connection to the target, and the relay of every channel.
+ *
+ * The identity is set only at the moment an authentication request is accepted,
+ * from that request's own user name (Warpgate CVE-2023-48712 switched identities
+ * between attempts). Nothing but authentication is possible before that: ssh2
+ * refuses channels and global requests until the user is authenticated.
+ */
+const ENV_ALLOWED = /^(LANG|LC_[A-Z]+|TERM)$/;
+const MAX_COMMAND = 64 * 1024;
+const MAX_TERM = 64;
+const MAX_COLS_ROWS = 10_000;
+const MAX_PIXELS = 100_000;
+
+interface TargetLink {
+  client: Client;
+  scope: AccessScope;
+  session: LiveSession;
+}
+
+type EndStatus = { status: 'closed' | 'terminated' | 'failed'; reason: string };
+
+export class GatewayConnection {
+  #user: User | undefined;
+  #spec: SshUser | undefined;
+  #failures = 0;
+  #link: Promise<TargetLink> | undefined;
+  #channels = new Set<ServerChannel>();
+  #lastExit: ExitInfo | undefined;
+  #end: EndStatus = { status: 'closed', reason: 'engineer disconnected' };
+  #closed = false;
+  #settled!: () => void;
+  /** Resolves once the connection is closed and its session row completed. */
+  readonly finished = new Promise<void>((resolve) => {
+    this.#settled = resolve;
+  });
+
+  constructor(
+    private readonly deps: GatewayDeps,
+    private readonly conn: Connection,
+    readonly source: string,
+    private readonly onAuthenticated: () => void,
+  ) {
+    conn.on('authentication', (ctx) => void this.#authenticate(ctx));
+    conn.on('ready', () => this.#ready());
+    conn.on('session', (accept, reject) => this.#session(accept, reject));
+    conn.on('tcpip', (accept, reject, info) => this.#directTcpip(accept, reject, info));
+    conn.on('request', (accept, reject, name, info) => this.#globalRequest(accept, reject, name, info));
+    conn.on('openssh.streamlocal', (_accept: unknown, reject: RejectConnection) => {
+      reject();
+      this.#refused('streamlocal', {});
+    });
+    conn.on('close', () => void this.#onClose());
+    conn.on('error', (err) => deps.logger.debug({ err: err.message, source }, 'ssh connection error'));
+  }
+
+  get user(): User | undefined {
+    return this.#user;
+  }
+
+  // ------------------------------------------------------------ authentication
+
+  async #authenticate(ctx: AuthContext): Promise<void> {
+    if (ctx.method === 'none') return ctx.reject(['keyboard-interactive']);
+    const spec = parseSshUser(ctx.username);
+    if (!spec) {
+      await this.#auditFailure(ctx.username.slice(0, 64), 'invalid_user_name');
+      return this.#reject(ctx, 'the user name must look like user@target (or just user for a menu)');
+    }
+    if (ctx.method === 'keyboard-interactive') return this.#keyboardInteractive(ctx, spec);
+    // Plain public keys are not a way in; password and hostbased are not offered.
+    // (Certificates arrive with the certificate authority; their signatures are
+    // verified by airlock itself, since ssh2 does not.)
+    if (ctx.method === 'publickey' && ctx.signature) await this.#auditFailure(spec.user, 'publickey_not_accepted');
+    return this.#reject(ctx);
+  }
+
+  #keyboardInteractive(ctx: KeyboardAuthContext, spec: SshUser): void {
+    const prompts = [
+      { prompt: 'Password: ', echo: false },
+      { prompt: 'Verification code: ', echo: false },
+    ];
+    ctx.prompt(prompts, '', '', (answers: string[] | Error) => {
+      void (async () => {
+        if (!Array.isArray(answers) || answers.length !== 2) return this.#reject(ctx);
+        const [password, totp] = answers as [string, string];
+        let user: User;
+        try {
+          user = await this.deps.identity.authenticate({ name: spec.user, password, totp, source: this.source }, 'ssh');
+        } catch (err) {
+          const message = isAirlockError(err) && err.expose ? err.message : 'login failed';
+          if (!isAirlockError(err) || !err.expose) this.deps.logger.error({ err }, 'ssh authentication error');
+          return this.#reject(ctx, message);
+        }
+        if (!this.deps.config.ssh.allowedRoles.includes(user.role)) {
+          await this.#auditFailure(user.name, 'role_not_allowed', { role: user.role });
+          return this.#reject(ctx, `the ${user.role} role may not open SSH sessions`);
+        }
+        this.#user = user;
+        this.#spec = spec;
+        await this.deps.audit.record({
+          action: 'auth.login.succeeded',
+          outcome: 'success',
+          actor: user.name,
+          target: user.name,
+          source: this.source,
+          details: { channel: 'ssh', method: 'keyboard-interactive', target: spec.target ?? null, login: spec.login ?? null },
+        });
+        ctx.accept();
+      })();
+    });
+  }
+
+  /**
+   * Refuses one attempt. With a message, it is shown first as the instruction of an
+   * empty keyboard-interactive round (RFC 4256 §3.2 allows zero prompts; OpenSSH
+   * prints the instruction), since SSH has no other way to say why mid-login.
+   */
+  #reject(ctx: AuthContext, message?: string): void {
+    this.#failures++;
+    const finish = () => {
+      ctx.reject(['keyboard-interactive']);
+      if (this.#failures >= this.deps.config.ssh.maxAuthAttempts) {
+        this.deps.logger.info({ source: this.source }, 'too many authentication attempts; disconnecting');
+        void this.deps.audit.record({ action: 'auth.ssh.too_many_attempts', outcome: 'failure', source: this.source, details: { attempts: this.#failures } });
+        this.conn.end();
+      }
+    };
+    if (message && ctx.method === 'keyboard-interactive') ctx.prompt([], 'airlock', `airlock: ${message}`, () => finish());
+    else finish();
+  }
+
+  #auditFailure(name: string, reason: string, details: Record<string, unknown> = {}): Promise<unknown> {
+    return this.deps.audit.record({
+      action: 'auth.login.failed',
+      outcome: 'failure',
+      target: name,
+      source: this.source,
+      details: { channel: 'ssh', reason, ...details },
+    });
+  }
+
+  #ready(): void {
+    this.onAuthenticated();
+    // Start the policy check and target connection at once, while the client is
+    // still opening its channel; a failure is reported on that channel.
+    if (this.#spec?.target) {
+      this.#link = this.#connect(this.#spec.target, this.#spec.login);
+      this.#link.catch(() => {});
+    }
+  }
+
+  // ------------------------------------------------------------ target
+
+  async #connect(targetName: string, login: string | undefined): Promise<TargetLink> {
+    const { policy, targets, sessions, audit, config, logger } = this.deps;
+    const user = this.#user as User;
+    const decision = await policy.decide(user, targetName, login);
+    if (!decision.allowed) {
+      await audit.record({
+        action: 'session.denied',
+        outcome: 'failure',
+        actor: user.name,
+        target: `${targetName}:${login ?? '-'}`,
+        source: this.source,
+        details: { reason: decision.code, detail: decision.detail },
+      });
+      throw new AirlockError('ERR_FORBIDDEN', decision.reason);
+    }
+    const { scope } = decision;
+    if (sessions.count() >= config.ssh.maxSessions) throw new AirlockError('ERR_UNAVAILABLE', 'airlock is at its session limit; try again later');
+    if (sessions.countFor(user.id) >= config.ssh.maxSessionsPerUser) {
+      throw new AirlockError('ERR_FORBIDDEN', `you already have ${config.ssh.maxSessionsPerUser} open sessions; close one first`);
+    }
+    const secret = await targets.secret(scope.target, scope.login);
+    if (!secret) throw new AirlockError('ERR_FORBIDDEN', `no credential for ${scope.target.name} as ${scope.login}`);
+    let client: Client;
+    try {
+      client = await connectTarget({ target: scope.target, login: scope.login, secret, timeoutMs: config.ssh.targetConnectTimeout });
+    } catch (err) {
+      const reason = err instanceof TargetConnectError ? err.reason : 'unreachable';
+      await audit.record({
+        action: reason === 'host_key_mismatch' ? 'session.target.host_key_mismatch' : 'session.target.failed',
+        outcome: 'failure',
+        actor: user.name,
+        target: `${scope.target.name}:${scope.login}`,
+        source: this.source,
+        details: { reason, ...((err as AirlockError).details ?? {}) },
+      });
+      logger.warn({ target: scope.target.name, reason, err: (err as Error).message }, 'target connection failed');
+      throw err;
+    }
+    if (this.#closed) {
+      client.end();
+      throw new AirlockError('ERR_UNAVAILABLE', 'the engineer disconnected');
+    }
+    const session = await sessions.start(
+      { userId: user.id, userName: user.name, targetId: scope.target.id, targetName: scope.target.name, login: scope.login, source: this.source },
+      (reason) => this.terminate(reason),
+    );
+    client.on('error', (err) => logger.debug({ err: err.message, session: session.id }, 'target connection error'));
+    client.on('close', () => {
+      if (this.#closed) return;
+      this.#end = { status: 'closed', reason: 'the target closed the connection' };
+      // Give relays a moment to deliver the last output, then hang up.
+      setTimeout(() => this.conn.end(), this.#channels.size ? 2000 : 0).unref();
+    });
+    return { client, scope, session };
+  }
+
+  /** The link for this connection, starting the menu-less path if needed. */
+  #ensureLink(): Promise<TargetLink> {
+    if (!this.#link) return Promise.reject(new AirlockError('ERR_INVALID_INPUT', 'name a target: ssh user@TARGET@airlock'));
+    return this.#link;
+  }
+
+  // ------------------------------------------------------------ session channels
+
+  #session(accept: AcceptConnection<Session>, _reject: RejectConnection): void {
+    const s = accept();
+    let pty: PseudoTtyInfo | undefined;
+    const env: Record<string, string> = {};
+    let target: ClientChannel | undefined;
+    let started = false;
+    const setTarget = (ch: ClientChannel) => {
+      target = ch;
+    };
+
+    s.on('pty', (ok, no, info) => {
+      if (!validTerm(info)) return no?.();
+      pty = { ...info };
+      ok?.();
+    });
+    s.on('window-change', (ok, no, info) => {
+      if (!validSize(info)) return no?.();
+      if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
+      target?.setWindow(info.rows, info.cols, info.height, info.width);
+      ok?.();
+    });
+    s.on('env', (ok, no, info) => {
+      if (!ENV_ALLOWED.test(info.key) || info.val.length > 256 || Object.keys(env).length >= 32) return no?.();
+      env[info.key] = info.val;
+      ok?.();
+    });
+    s.on('signal', (ok, _no, info) => {
+      if (/^[A-Z0-9]{1,16}$/.test(info.name)) target?.signal(info.name);
+      ok?.();
+    });
+    s.on('auth-agent', (_ok, no) => {
+      no?.();
+      this.#refused('agent-forwarding', {});
+    });
+    s.on('x11', (_ok, no) => {
+      no?.();
+      this.#refused('x11', {});
+    });
+    s.on('shell', (ok, no) => {
+      if (started) return no?.();
+      started = true;
+      // Accepted at once: OpenSSH may send EOF right after (NOTES.md), and a
+      // deferred accept would then find the channel gone.
+      void this.#startChannel(ok(), 'shell', pty, env, undefined, setTarget);
+    });
+    s.on('exec', (ok, no, info) => {
+      if (started || info.command.length > MAX_COMMAND) return no?.();
+      started = true;
+      void this.#startChannel(ok(), 'exec', pty, env, info.command, setTarget);
+    });
+    s.on('subsystem', (ok, no, info) => {
+      if (started || info.name !== 'sftp') {
+        no?.();
+        if (info.name !== 'sftp') this.#refused('subsystem', { name: info.name.slice(0, 64) });
+        return;
+      }
+      started = true;
+      void this.#startSftp(ok, no);
+    });
+  }
+
+  async #startChannel(
+    ch: ServerChannel | undefined,
+    kind: 'shell' | 'exec',
+    pty: PseudoTtyInfo | undefined,
+    env: Record<string, string>,
+    command: string | undefined,
+    setTarget: (ch: ClientChannel) => void,
+  ): Promise<void> {
+    if (!ch) return;
+    this.#track(ch);
+    const nl = pty ? '\r\n' : '\n';
+    let link: TargetLink;
+    try {
+      if (!this.#link) {
+        if (kind !== 'shell' || !pty) throw new AirlockError('ERR_INVALID_INPUT', 'name a target: ssh user@TARGET@airlock');
+        const choice = await this.#menu(ch);
+        if (!choice) return this.#closeChannel(ch, 0);
+        this.#spec = { ...(this.#spec as SshUser), target: choice };
+        this.#link = this.#connect(choice, this.#spec.login);
+      }
+      link = await this.#link;
+    } catch (err) {
+      return this.#deny(ch, err, nl);
+    }
+    const window = pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height, modes: pty.modes } : undefined;
+    const opened = (err: Error | undefined, targetCh: ClientChannel) => {
+      if (err) return this.#deny(ch, new AirlockError('ERR_UNAVAILABLE', `the target refused the ${kind}`, { cause: err }), nl);
+      setTarget(targetCh);
+      this.#recordChannel(link.session, { kind, ...(command !== undefined ? { command } : {}) });
+      relayChannel(ch, targetCh, this.#byteHooks(link.session));
+    };
+    if (kind === 'shell') link.client.shell(window ?? false, { env }, opened);
+    else link.client.exec(command as string, { env, ...(window ? { pty: window } : {}) }, opened);
+  }
+
+  async #startSftp(ok: AcceptConnection<ServerChannel>, no: RejectConnection | undefined): Promise<void> {
+    let link: TargetLink;
+    try {
+      link = await this.#ensureLink();
+    } catch {
+      return no?.();
+    }
+    if (!link.scope.allowSftp) {
+      no?.();
+      this.#refused('sftp', {});
+      return;
+    }
+    const ch = ok();
+    if (!ch) return;
+    this.#track(ch);
+    const { session } = link;
+    link.client.subsys('sftp', (err, targetCh) => {
+      if (err) return this.#deny(ch, new AirlockError('ERR_UNAVAILABLE', 'the target refused SFTP', { cause: err }), '\n');
+      this.#recordChannel(session, { kind: 'sftp' });
+      const observer = new SftpObserver(
+        (op) => {
+          this.deps.sessions.addFileOp(session, op);
+          this.deps.logger.info({ session: session.id, user: session.userName, target: session.targetName, ...op }, 'sftp file operation');
+        },
+        (reason) => this.deps.logger.warn({ session: session.id, reason }, 'sftp observation stopped'),
+      );
+      const hooks = this.#byteHooks(session);
+      relayChannel(ch, targetCh, {
+        onInput: (d) => {
+          hooks.onInput(d);
+          observer.request(d);
+        },
+        onOutput: (d) => {
+          hooks.onOutput(d);
+          observer.response(d);
+        },
+        onClosed: () => observer.end(),
+      });
+    });
+  }
+
+  async #menu(ch: ServerChannel): Promise<string | undefined> {
+    const user = this.#user as User;
+    const available = await this.deps.policy.available(user);
+    const choice = await chooseTarget(
+      ch,
+      user.name,
+      available.map(({ target }) => ({ name: target.name, sensitivity: target.sensitivity, description: target.description })),
+    );
+    ch.pause(); // the menu read in flowing mode; hold input until the relay pipes it
+    return choice;
+  }
+
+  #byteHooks(session: LiveSession) {
+    return {
+      onInput: (d: Buffer) => {
+        session.bytesIn += d.length;
+      },
+      onOutput: (d: Buffer) => {
+        session.bytesOut += d.length;
+      },
+      onStderr: (d: Buffer) => {
+        session.bytesOut += d.length;
+      },
+      onExit: (exit: ExitInfo) => {
+        this.#lastExit = exit;
+      },
+    };
+  }
+
+  #recordChannel(session: LiveSession, record: { kind: 'shell' | 'exec' | 'sftp' | 'direct-tcpip' | 'forwarded-tcpip'; command?: string; detail?: string }): void {
+    session.channels.push({ ...record, at: this.deps.clock.now().toISOString() });
+    void this.deps.audit.record({
+      action: `session.${record.kind}`,
+      outcome: 'success',
+      actor: session.userName,
+      target: `${session.targetName}:${session.login}`,
+      source: this.source,
+      details: { sessionId: session.id, ...(record.command !== undefined ? { command: record.command.slice(0, 4096) } : {}), ...(record.detail ? { detail: record.detail } : {}) },
+    });
+  }
+
+  #track(ch: ServerChannel): void {
+    this.#channels.add(ch);
+    ch.once('close', () => this.#channels.delete(ch));
+  }
+
+  #deny(ch: ServerChannel, err: unknown, nl: string): void {
+    const message = isAirlockError(err) && err.expose ? err.message : err instanceof TargetConnectError ? err.message : 'cannot open the session';
+    if (!isAirlockError(err)) this.deps.logger.error({ err }, 'session channel failed');
+    try {
+      ch.stderr.write(`airlock: ${message}${nl}`);
+    } catch {
+      /* channel already gone */
+    }
+    this.#closeChannel(ch, 1);
+  }
+
+  #closeChannel(ch: ServerChannel, code: number): void {
+    if (!ch.writable) return;
+    ch.exit(code);
+    ch.end();
+  }
+
+  // ------------------------------------------------------------ forwarding
+
+  #directTcpip(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo): void {
+    void (async () => {
+      let link: TargetLink;
+      try {
+        link = await this.#ensureLink();
+      } catch {
+        return reject();
+      }
+      const dest = `${info.destIP}:${info.destPort}`;
+      if (!link.scope.allowForwarding) {
+        reject();
+        return this.#refused('direct-tcpip', { dest });
+      }
+      link.client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, targetCh) => {
+        if (err) return reject();
+        const ch = accept();
+        this.#recordChannel(link.session, { kind: 'direct-tcpip', detail: dest });
+        relayTcp(ch, targetCh, (i, o) => {
+          link.session.bytesIn += i;
+          link.session.bytesOut += o;
+        });
+      });
+    })();
+  }
+
+  #globalRequest(
+    accept: ((port?: number) => void) | undefined,
+    reject: (() => void) | undefined,
+    name: string,
+    info: unknown,
+  ): void {
+    if (name !== 'tcpip-forward' && name !== 'cancel-tcpip-forward') {
+      reject?.();
+      if (name.includes('forward')) this.#refused(name.slice(0, 64), {});
+      return;
+    }
+    const bind = info as { bindAddr: string; bindPort: number };
+    void (async () => {
+      let link: TargetLink;
+      try {
+        link = await this.#ensureLink();
+      } catch {
+        return reject?.();
+      }
+      if (!link.scope.allowForwarding) {
+        reject?.();
+        return this.#refused('tcpip-forward', { bind: `${bind.bindAddr}:${bind.bindPort}` });
+      }
+      if (name === 'cancel-tcpip-forward') {
+        link.client.unforwardIn(bind.bindAddr, bind.bindPort, (err) => (err ? reject?.() : accept?.()));
+        return;
+      }
+      this.#listenForwarded(link);
+      link.client.forwardIn(bind.bindAddr, bind.bindPort, (err, port) => {
+        if (err) return reject?.();
+        this.#recordChannel(link.session, { kind: 'forwarded-tcpip', detail: `${bind.bindAddr}:${port}` });
+        accept?.(port);
+      });
+    })();
+  }
+
+  #forwardedListening = false;
+  #listenForwarded(link: TargetLink): void {
+    if (this.#forwardedListening) return;
+    this.#forwardedListening = true;
+    link.client.on('tcp connection', (details, acceptT, rejectT) => {
+      this.conn.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, ch) => {
+        if (err) return rejectT();
+        relayTcp(ch, acceptT(), (toEngineer, toTarget) => {
+          link.session.bytesOut += toEngineer;
+          link.session.bytesIn += toTarget;
+        });
+      });
+    });
+  }
+
+  #refused(kind: string, details: Record<string, unknown>): void {
+    void this.deps.audit.record({
+      action: 'session.forward.refused',
+      outcome: 'failure',
+      actor: this.#user?.name,
+      target: this.#spec?.target ? `${this.#spec.target}:${this.#spec.login ?? '-'}` : undefined,
+      source: this.source,
+      details: { kind, ...details },
+    });
+  }
+
+  // ------------------------------------------------------------ ending
+
+  /** Ends the connection from outside, telling the engineer why. */
+  terminate(reason: string, status: EndStatus['status'] = 'terminated'): void {
+    if (this.#closed) return;
+    this.#end = { status, reason };
+    for (const ch of this.#channels) {
+      try {
+        ch.stderr.write(`\r\nairlock: ${reason}\r\n`);
+      } catch {
+        /* gone */
+      }
+    }
+    this.conn.end();
+  }
+
+  async #onClose(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#completeSession();
+    } finally {
+      this.#settled();
+    }
+  }
+
+  async #completeSession(): Promise<void> {
+    let link: TargetLink | undefined;
+    try {
+      link = await this.#link;
+    } catch {
+      return;
+    }
+    if (!link) return;
+    link.client.end();
+    const exit = this.#lastExit;
+    await this.deps.sessions
+      .finish(link.session, {
+        ...this.#end,
+        exitCode: exit && 'code' in exit ? exit.code : null,
+        exitSignal: exit && 'signal' in exit ? exit.signal : null,
+      })
+      .catch((err: unknown) => this.deps.logger.error({ err, session: link.session.id }, 'cannot record the end of a session'));
+  }
+}
+
+function validTerm(info: PseudoTtyInfo): boolean {
+  return typeof info.term === 'string' && info.term.length <= MAX_TERM && /^[A-Za-z0-9._+-]*$/.test(info.term) && validSize(info);
+}
+
+function validSize(info: { cols: number; rows: number; width: number; height: number }): boolean {
+  return (
+    Number.isInteger(info.cols) && info.cols >= 0 && info.cols <= MAX_COLS_ROWS &&
+    Number.isInteger(info.rows) && info.rows >= 0 && info.rows <= MAX_COLS_ROWS &&
+    Number.isInteger(info.width) && info.width >= 0 && info.width <= MAX_PIXELS &&
+    Number.isInteger(info.height) && info.height >= 0 && info.height <= MAX_PIXELS
+  );
+}

@@ -1,0 +1,19 @@
+import type { AuditLog } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { Identity } from '../identity/index.js';
+import type { AccessPolicy, Targets } from '../approvals/index.js';
+import type { SessionRegistry } from './sessions.js';
+
+/** What the gateway needs from the rest of airlock. */
+export interface GatewayDeps {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  audit: AuditLog;
+  identity: Identity;
+  policy: AccessPolicy;
+  targets: Targets;
+  sessions: SessionRegistry;
+}

@@ -1,0 +1,10 @@
+export { SshGateway } from './ssh-server.js';
+export type { SshGatewayAddress } from './ssh-server.js';
+export { loadOrCreateHostKey } from './host-key.js';
+export type { HostKey } from './host-key.js';
+export { SessionRegistry } from './sessions.js';
+export type { LiveSession, SessionStatus, FileOp, ChannelRecord } from './sessions.js';
+export type { GatewayDeps } from './deps.js';
+export { scanHostKey, connectTarget, TargetConnectError } from './connector.js';
+export { parseSshUser } from './ssh-user.js';
+export { fingerprint, parsePublicKeyLine } from './ssh-wire.js';

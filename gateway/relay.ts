@@ -1,0 +1,125 @@
+import type { ServerChannel, ClientChannel } from 'ssh2';
+import type { Duplex, Readable, Writable } from 'node:stream';
+
+/**
+ * Relays one channel between the engineer (server side of airlock) and the target
+ * (client side), the way a plain OpenSSH connection behaves:
+ *  - bytes flow as Buffers through pipe(), so SSH window back-pressure reaches
+ *    both ends (a slow client slows the target; memory is bounded by the windows);
+ *  - the engineer's EOF reaches the target as EOF (pipes: `ssh host cat < file`);
+ *  - when the target closes, remaining output is written first, then exit-status
+ *    (or exit-signal), then EOF and close, so `ssh host 'exit 7'` returns 7;
+ *  - if the engineer goes away first, the target channel is closed.
+ * Hooks see the bytes each way (counters, recording, SFTP observation) without
+ * sitting in the stream: they must not block.
+ */
+export interface RelayHooks {
+  /** engineer → target */
+  onInput?(data: Buffer): void;
+  /** target → engineer, stdout */
+  onOutput?(data: Buffer): void;
+  /** target → engineer, stderr */
+  onStderr?(data: Buffer): void;
+  onExit?(exit: ExitInfo): void;
+  /** Both sides are closed. */
+  onClosed?(exit: ExitInfo | undefined): void;
+}
+
+export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean; message: string };
+
+export function relayChannel(client: ServerChannel, target: ClientChannel, hooks: RelayHooks = {}): void {
+  let exit: ExitInfo | undefined;
+  let closed = false;
+
+  if (hooks.onInput) client.on('data', hooks.onInput);
+  if (hooks.onOutput) target.on('data', hooks.onOutput);
+  if (hooks.onStderr) target.stderr.on('data', hooks.onStderr);
+
+  target.pipe(client, { end: false });
+  target.stderr.pipe(client.stderr, { end: false });
+  client.pipe(target); // engineer's EOF → target.end() → EOF to the target
+
+  target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
+    exit = code !== null && code !== undefined ? { code } : { signal: signal ?? 'KILL', coreDumped: Boolean(coreDumped), message: message ?? '' };
+    hooks.onExit?.(exit);
+  });
+
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    hooks.onClosed?.(exit);
+  };
+
+  target.once('close', () => {
+    void (async () => {
+      // All output the target sent must reach the engineer before exit and close.
+      await Promise.all([ended(target), ended(target.stderr)]);
+      await Promise.all([flushed(client), flushed(client.stderr)]);
+      if (client.writable) {
+        if (exit && 'code' in exit) client.exit(exit.code);
+        else if (exit) client.exit(exit.signal, exit.coreDumped, exit.message);
+        client.end();
+      }
+      finish();
+    })();
+  });
+
+  client.once('close', () => {
+    target.unpipe(client);
+    target.close();
+    finish();
+  });
+  // Errors on either side end the relay; the close handlers do the rest.
+  client.on('error', () => target.close());
+  target.on('error', () => client.close());
+}
+
+/** Resolves once a readable side has delivered everything (or is gone). */
+function ended(stream: Readable): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    // A peer that closes without EOF never ends the readable side.
+    const timer = setTimeout(done, 2000);
+    stream.once('end', done);
+    stream.once('close', done);
+    if (!stream.readableFlowing && stream.readableLength === 0) stream.resume();
+  });
+}
+
+/** Resolves once everything written to a writable side has been handed on. */
+function flushed(stream: Writable | Duplex): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => {
+      if (stream.writableLength === 0 || stream.destroyed) {
+        stream.off('drain', check);
+        stream.off('close', check);
+        resolve();
+      }
+    };
+    stream.on('drain', check);
+    stream.on('close', check);
+  });
+}
+
+/** Forwarded TCP: plain duplex relay, EOF each way, close both when either closes. */
+export function relayTcp(a: Duplex, b: Duplex, onBytes?: (aToB: number, bToA: number) => void): void {
+  a.pipe(b);
+  b.pipe(a);
+  if (onBytes) {
+    a.on('data', (d: Buffer) => onBytes(d.length, 0));
+    b.on('data', (d: Buffer) => onBytes(0, d.length));
+  }
+  const closeBoth = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.once('close', closeBoth);
+  b.once('close', closeBoth);
+  a.on('error', closeBoth);
+  b.on('error', closeBoth);
+}

@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import type { Db } from '../core/db.js';
+
+/**
+ * The live sessions of this node, and their rows in the database. A session is one
+ * engineer connection to one target (it may carry several channels: a shell, an
+ * exec, SFTP, forwards). The row is written when the target connection is made and
+ * completed when it ends; a row still "active" when its node starts again was cut
+ * off by a crash and is marked "interrupted".
+ */
+export type SessionStatus = 'active' | 'closed' | 'terminated' | 'failed' | 'interrupted';
+
+export interface ChannelRecord {
+  kind: 'shell' | 'exec' | 'sftp' | 'direct-tcpip' | 'forwarded-tcpip';
+  at: string;
+  command?: string;
+  detail?: string;
+}
+
+export interface FileOp {
+  op: string;
+  path: string;
+  path2?: string;
+  bytes?: number;
+  ok?: boolean;
+  at: string;
+}
+
+export interface SessionInfo {
+  userId: string;
+  userName: string;
+  targetId: string;
+  targetName: string;
+  login: string;
+  source: string;
+}
+
+export interface LiveSession extends SessionInfo {
+  id: string;
+  startedAt: Date;
+  bytesIn: number;
+  bytesOut: number;
+  channels: ChannelRecord[];
+  fileOps: FileOp[];
+  /** Ends the session from outside: message to the engineer, then disconnect. */
+  terminate(reason: string): void;
+}
+
+const MAX_FILE_OPS = 10_000;
+
+export class SessionRegistry {
+  readonly #live = new Map<string, LiveSession>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    readonly node: string,
+  ) {}
+
+  async start(info: SessionInfo, terminate: (reason: string) => void): Promise<LiveSession> {
+    const session: LiveSession = {
+      ...info,
+      id: randomUUID(),
+      startedAt: this.clock.now(),
+      bytesIn: 0,
+      bytesOut: 0,
+      channels: [],
+      fileOps: [],
+      terminate,
+    };
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO sessions (id, user_id, user_name, target_id, target_name, target_login, source, node, started_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active')`,
+        [session.id, info.userId, info.userName, info.targetId, info.targetName, info.login, info.source, this.node, session.startedAt],
+      );
+      await this.audit.append(tx, {
+        action: 'session.start',
+        outcome: 'success',
+        actor: info.userName,
+        target: `${info.targetName}:${info.login}`,
+        source: info.source,
+        details: { sessionId: session.id },
+      });
+    });
+    this.#live.set(session.id, session);
+    return session;
+  }
+
+  addFileOp(session: LiveSession, op: Omit<FileOp, 'at'>): void {
+    if (session.fileOps.length < MAX_FILE_OPS) session.fileOps.push({ ...op, at: this.clock.now().toISOString() });
+  }
+
+  async finish(
+    session: LiveSession,
+    end: { status: Exclude<SessionStatus, 'active'>; reason: string; exitCode?: number | null; exitSignal?: string | null },
+  ): Promise<void> {
+    if (!this.#live.delete(session.id)) return;
+    const endedAt = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `UPDATE sessions SET ended_at = $2, status = $3, end_reason = $4, exit_code = $5, exit_signal = $6,
+           bytes_in = $7, bytes_out = $8, channels = $9, file_ops = $10 WHERE id = $1`,
+        [
+          session.id,
+          endedAt,
+          end.status,
+          end.reason,
+          end.exitCode ?? null,
+          end.exitSignal ?? null,
+          session.bytesIn,
+          session.bytesOut,
+          JSON.stringify(session.channels),
+          JSON.stringify(session.fileOps),
+        ],
+      );
+      await this.audit.append(tx, {
+        action: 'session.end',
+        outcome: end.status === 'closed' ? 'success' : 'info',
+        actor: session.userName,
+        target: `${session.targetName}:${session.login}`,
+        source: session.source,
+        details: {
+          sessionId: session.id,
+          status: end.status,
+          reason: end.reason,
+          exitCode: end.exitCode ?? null,
+          exitSignal: end.exitSignal ?? null,
+          bytesIn: session.bytesIn,
+          bytesOut: session.bytesOut,
+          durationMs: endedAt.getTime() - session.startedAt.getTime(),
+          fileOps: session.fileOps.length,
+        },
+      });
+    });
+  }
+
+  list(): LiveSession[] {
+    return [...this.#live.values()];
+  }
+
+  get(id: string): LiveSession | undefined {
+    return this.#live.get(id);
+  }
+
+  count(): number {
+    return this.#live.size;
+  }
+
+  countFor(userId: string): number {
+    let n = 0;
+    for (const s of this.#live.values()) if (s.userId === userId) n++;
+    return n;
+  }
+
+  /** Ends one live session; false if it is not live on this node. */
+  terminate(id: string, reason: string): boolean {
+    const s = this.#live.get(id);
+    if (!s) return false;
+    s.terminate(reason);
+    return true;
+  }
+
+  /** Ends every live session of a user (revocation, disable). Returns how many. */
+  terminateUser(userId: string, reason: string): number {
+    let n = 0;
+    for (const s of this.#live.values()) {
+      if (s.userId === userId) {
+        s.terminate(reason);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** At start-up: this node's sessions left active by a crash are interrupted. */
+  async markInterrupted(): Promise<number> {
+    const res = await this.db.query(
+      `UPDATE sessions SET status = 'interrupted', end_reason = 'airlock stopped unexpectedly', ended_at = COALESCE(ended_at, $2)
+       WHERE status = 'active' AND node = $1`,
+      [this.node, this.clock.now()],
+    );
+    if (res.rowCount) {
+      await this.audit.record({ action: 'session.interrupted', outcome: 'info', actor: 'system', details: { node: this.node, sessions: res.rowCount } });
+    }
+    return res.rowCount;
+  }
+}

@@ -1,0 +1,213 @@
+import { WireReader } from './ssh-wire.js';
+
+/**
+ * Watches an SFTP (v3, draft-ietf-secsh-filexfer-02) conversation passing through
+ * the relay and reports file operations: opens with their path and mode, bytes
+ * read and written per file, removes, renames, mkdir/rmdir, setstat, symlinks,
+ * and whether the server said OK. It only reads copies of the bytes; the relay
+ * never waits for it. A packet it cannot parse stops observation (reported once),
+ * never the transfer.
+ */
+export interface FileOperation {
+  op: 'read' | 'write' | 'remove' | 'rename' | 'mkdir' | 'rmdir' | 'setstat' | 'symlink' | 'open-failed';
+  path: string;
+  path2?: string;
+  bytes?: number;
+  ok: boolean;
+}
+
+const T = {
+  OPEN: 3, CLOSE: 4, READ: 5, WRITE: 6, SETSTAT: 9, REMOVE: 13, MKDIR: 14, RMDIR: 15, RENAME: 18, SYMLINK: 20, EXTENDED: 200,
+  STATUS: 101, HANDLE: 102, DATA: 103,
+} as const;
+const FXF_READ = 0x1;
+const FXF_WRITE = 0x2;
+const MAX_PACKET = 1024 * 1024;
+
+/** Splits a byte stream into length-prefixed packets (uint32 length + body). */
+class PacketSplitter {
+  #chunks: Buffer[] = [];
+  #size = 0;
+  constructor(private readonly onPacket: (body: Buffer) => void) {}
+
+  push(data: Buffer): void {
+    this.#chunks.push(data);
+    this.#size += data.length;
+    for (;;) {
+      if (this.#size < 4) return;
+      const head = this.#peek(4);
+      const len = head.readUInt32BE(0);
+      if (len > MAX_PACKET) throw new Error(`SFTP packet of ${len} bytes`);
+      if (this.#size < 4 + len) return;
+      const packet = this.#take(4 + len);
+      this.onPacket(packet.subarray(4));
+    }
+  }
+
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.#chunks).subarray(0, n);
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.#chunks);
+      out = all.subarray(0, n);
+      this.#chunks = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.#size -= n;
+    return out;
+  }
+}
+
+interface OpenFile {
+  path: string;
+  mode: number;
+  read: number;
+  written: number;
+}
+
+type Pending =
+  | { kind: 'open'; path: string; mode: number }
+  | { kind: 'simple'; op: FileOperation['op']; path: string; path2?: string }
+  | { kind: 'read'; handle: string }
+  | { kind: 'close'; handle: string };
+
+export class SftpObserver {
+  #pending = new Map<number, Pending>();
+  #handles = new Map<string, OpenFile>();
+  #broken = false;
+  readonly #requests: PacketSplitter;
+  readonly #responses: PacketSplitter;
+
+  constructor(
+    private readonly report: (op: FileOperation) => void,
+    private readonly onBroken: (reason: string) => void = () => {},
+  ) {
+    this.#requests = new PacketSplitter((p) => this.#onRequest(p));
+    this.#responses = new PacketSplitter((p) => this.#onResponse(p));
+  }
+
+  /** Bytes from the engineer's SFTP client. */
+  request(data: Buffer): void {
+    this.#feed(this.#requests, data);
+  }
+
+  /** Bytes from the target's SFTP server. */
+  response(data: Buffer): void {
+    this.#feed(this.#responses, data);
+  }
+
+  /** Files still open when the channel ends are reported with what moved. */
+  end(): void {
+    for (const f of this.#handles.values()) this.#reportFile(f, true);
+    this.#handles.clear();
+  }
+
+  #feed(splitter: PacketSplitter, data: Buffer): void {
+    if (this.#broken) return;
+    try {
+      splitter.push(data);
+    } catch (err) {
+      this.#broken = true;
+      this.onBroken((err as Error).message);
+    }
+  }
+
+  #onRequest(p: Buffer): void {
+    const type = p[0];
+    if (type === undefined || type === 1 /* INIT */) return;
+    const r = new WireReader(p.subarray(1));
+    const id = r.uint32();
+    switch (type) {
+      case T.OPEN: {
+        const path = r.string();
+        this.#pending.set(id, { kind: 'open', path, mode: r.uint32() });
+        break;
+      }
+      case T.CLOSE:
+        this.#pending.set(id, { kind: 'close', handle: r.bytes().toString('hex') });
+        break;
+      case T.READ:
+        this.#pending.set(id, { kind: 'read', handle: r.bytes().toString('hex') });
+        break;
+      case T.WRITE: {
+        const f = this.#handles.get(r.bytes().toString('hex'));
+        r.uint64();
+        if (f) f.written += r.uint32(); // the data's length; the data itself is not needed
+        break;
+      }
+      case T.REMOVE:
+        this.#pending.set(id, { kind: 'simple', op: 'remove', path: r.string() });
+        break;
+      case T.MKDIR:
+        this.#pending.set(id, { kind: 'simple', op: 'mkdir', path: r.string() });
+        break;
+      case T.RMDIR:
+        this.#pending.set(id, { kind: 'simple', op: 'rmdir', path: r.string() });
+        break;
+      case T.SETSTAT:
+        this.#pending.set(id, { kind: 'simple', op: 'setstat', path: r.string() });
+        break;
+      case T.RENAME: {
+        const from = r.string();
+        this.#pending.set(id, { kind: 'simple', op: 'rename', path: from, path2: r.string() });
+        break;
+      }
+      case T.SYMLINK: {
+        const a = r.string();
+        this.#pending.set(id, { kind: 'simple', op: 'symlink', path: a, path2: r.string() });
+        break;
+      }
+      case T.EXTENDED: {
+        const name = r.string();
+        if (name === 'posix-rename@openssh.com') {
+          const from = r.string();
+          this.#pending.set(id, { kind: 'simple', op: 'rename', path: from, path2: r.string() });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  #onResponse(p: Buffer): void {
+    const type = p[0];
+    if (type === undefined || type === 2 /* VERSION */) return;
+    const r = new WireReader(p.subarray(1));
+    const id = r.uint32();
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    if (type === T.HANDLE && pending.kind === 'open') {
+      this.#handles.set(r.bytes().toString('hex'), { path: pending.path, mode: pending.mode, read: 0, written: 0 });
+    } else if (type === T.DATA && pending.kind === 'read') {
+      const f = this.#handles.get(pending.handle);
+      if (f) f.read += r.uint32();
+    } else if (type === T.STATUS) {
+      const ok = r.uint32() === 0;
+      if (pending.kind === 'open' && !ok) this.report({ op: 'open-failed', path: pending.path, ok: false });
+      if (pending.kind === 'simple') this.report({ op: pending.op, path: pending.path, ...(pending.path2 ? { path2: pending.path2 } : {}), ok });
+      if (pending.kind === 'close') {
+        const f = this.#handles.get(pending.handle);
+        if (f) {
+          this.#handles.delete(pending.handle);
+          this.#reportFile(f, ok);
+        }
+      }
+    }
+  }
+
+  #reportFile(f: OpenFile, ok: boolean): void {
+    if (f.mode & FXF_WRITE || f.written > 0) this.report({ op: 'write', path: f.path, bytes: f.written, ok });
+    if ((f.mode & FXF_READ && !(f.mode & FXF_WRITE)) || f.read > 0) this.report({ op: 'read', path: f.path, bytes: f.read, ok });
+  }
+}

@@ -1,0 +1,125 @@
+import { spawn, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A real OpenSSH sshd as a test target: its own config, host key and authorized
+ * key in a temporary directory, on a free loopback port, stopped by the test.
+ * Sessions run as a dedicated unprivileged user with a clean shell (root's shell
+ * start-up is slow on these machines, see NOTES.md), created once if missing.
+ */
+export const TARGET_USER = 'airlocktgt';
+
+export interface Sshd {
+  port: number;
+  dir: string;
+  /** "ssh-ed25519 AAAA…" as the target presents it. */
+  hostKey: string;
+  /** The private key airlock logs in with (injected credential). */
+  clientKey: string;
+  login: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function ensureTargetUser(): string {
+  if (process.getuid?.() !== 0) return process.env['USER'] ?? 'root';
+  try {
+    execFileSync('id', [TARGET_USER], { stdio: 'ignore' });
+  } catch {
+    try {
+      // Password "*": no password login, but not "locked" (sshd without PAM refuses
+      // locked accounts even for public keys).
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/bash', '--password', '*', TARGET_USER], { stdio: 'ignore' });
+    } catch {
+      // Another test worker created it meanwhile.
+      execFileSync('id', [TARGET_USER], { stdio: 'ignore' });
+    }
+  }
+  return TARGET_USER;
+}
+
+export function keygen(path: string, type = 'ed25519'): { privateKey: string; publicKey: string } {
+  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'airlock-test', '-f', path], { stdio: 'ignore' });
+  return { privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(path + '.pub', 'utf8').trim() };
+}
+
+export async function startSshd(options: { extraConfig?: string; hostKeyType?: string } = {}): Promise<Sshd> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sshd-'));
+  chmodSync(dir, 0o755); // sshd reads authorized_keys as the target user
+  const login = ensureTargetUser();
+  if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const type = options.hostKeyType ?? 'ed25519';
+  keygen(join(dir, 'host_key'), type);
+  const client = keygen(join(dir, 'client_key'));
+  writeFileSync(join(dir, 'authorized_keys'), client.publicKey + '\n', { mode: 0o644 });
+  const port = await freePort();
+  const config = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(dir, 'host_key')}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'StrictModes no',
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin prohibit-password',
+    'AllowTcpForwarding yes',
+    'X11Forwarding no',
+    'PrintMotd no',
+    'PrintLastLog no',
+    'AcceptEnv LANG LC_*',
+    'Subsystem sftp internal-sftp',
+    'LogLevel VERBOSE',
+    'MaxStartups 200',
+    'MaxSessions 100',
+    options.extraConfig ?? '',
+  ].join('\n');
+  writeFileSync(join(dir, 'sshd_config'), config + '\n');
+  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  await waitFor(() => log.includes('Server listening'), 10_000, () => `sshd did not start:\n${log}`);
+  const hostKeyLine = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  return {
+    port,
+    dir,
+    hostKey: hostKeyLine,
+    clientKey: client.privateKey,
+    login,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs: number, message: () => string): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(message());
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
