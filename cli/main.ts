@@ -7,6 +7,9 @@ import { initVerb, serveVerb, demoVerb, auditVerifyDirect, totpVerb } from './co
 import { userAdd, userList, userShow, userAction } from './commands/users.js';
 import { loginVerb, logoutVerb, loginRevoke, loginsList, statusVerb, keysRotate } from './commands/session.js';
 import { auditVerify, auditTail } from './commands/audit.js';
+import { targetAdd, targetList, targetShow, targetUpdate, targetRemove, targetScan } from './commands/targets.js';
+import { grantAdd, grantList, grantRevoke, sessionList, sessionShow, sessionTerminate } from './commands/access.js';
+import { SENSITIVITIES } from '../approvals/index.js';
 import { ROLES } from '../identity/index.js';
 
 /**
@@ -89,6 +92,80 @@ export function buildProgram(): Command {
     .option('-f, --follow', 'keep printing new events')
     .option('--action <prefix>', 'only actions starting with this, e.g. auth.')
     .action(verb(auditTail));
+
+  const target = program.command('target').description('servers airlock connects to, and the credentials it uses (admin)');
+  target
+    .command('add <name>')
+    .description('add a target; without --host-key, the key the target presents now is pinned (shown for you to compare)')
+    .requiredOption('--host <host>', 'host name or address')
+    .option('--port <port>', 'SSH port', '22')
+    .requiredOption('--login <login>', 'the account airlock logs in as')
+    .option('--key-file <file>', 'private key airlock logs in with (never shown to engineers)')
+    .option('--password-stdin', 'read the login password from stdin instead')
+    .addOption(new Option('--sensitivity <level>').choices([...SENSITIVITIES]).default('standard'))
+    .option('--host-key <key>', 'pin this host key ("ssh-ed25519 AAAA…" or a .pub file)')
+    .option('--tags <tags>', 'comma-separated tags')
+    .option('--description <text>', 'what the server is')
+    .action(verb(targetAdd));
+  target.command('list').description('list targets (engineers: the ones granted to you)').action(verb(targetList));
+  target.command('show <name>').description('show a target').action(verb(targetShow));
+  target
+    .command('update <name>')
+    .description('change a target; with --login and a key or password, add or replace that login\'s credential')
+    .option('--host <host>')
+    .option('--port <port>')
+    .option('--login <login>', 'login whose credential --key-file/--password-stdin sets')
+    .option('--key-file <file>')
+    .option('--password-stdin')
+    .option('--default-login <login>')
+    .option('--remove-login <login>')
+    .addOption(new Option('--sensitivity <level>').choices([...SENSITIVITIES]))
+    .option('--host-key <key>')
+    .option('--tags <tags>')
+    .option('--description <text>')
+    .action(verb(targetUpdate));
+  target.command('remove <name>').description('remove a target and its credentials').action(verb(targetRemove));
+  target
+    .command('scan <name>')
+    .description('fetch the host key the target presents and compare it with the pinned one (exit 7 if different)')
+    .option('--accept', 'pin the presented key')
+    .action(verb(targetScan));
+
+  const grant = program.command('grant').description("engineers' standing access to targets (admin)");
+  grant
+    .command('add')
+    .description('let a user use a target')
+    .requiredOption('--user <name>')
+    .requiredOption('--target <name>')
+    .option('--logins <list>', 'target logins allowed, comma-separated (default: the target\'s default login)')
+    .option('--sftp', 'allow file transfer (sftp, scp)')
+    .option('--forwarding', 'allow port forwarding')
+    .option('--expires-in <duration>', 'e.g. 30d; default: until revoked')
+    .action(verb(grantAdd));
+  grant
+    .command('list')
+    .description('live grants (engineers: yours)')
+    .option('--user <name>')
+    .option('--target <name>')
+    .option('--all', 'include revoked and expired')
+    .action(verb(grantList));
+  grant.command('revoke <id>').description('revoke a grant').action(verb(grantRevoke));
+
+  const session = program.command('session').description('SSH sessions through airlock');
+  session
+    .command('list')
+    .description('recent sessions (engineers: yours)')
+    .option('--user <name>')
+    .option('--target <name>')
+    .option('--active', 'live sessions only')
+    .option('--limit <n>')
+    .action(verb(sessionList));
+  session.command('show <id>').description('one session in full').action(verb(sessionShow));
+  session
+    .command('terminate <id>')
+    .description('end a live session now (admin, approver)')
+    .option('--reason <text>')
+    .action(verb(sessionTerminate));
 
   const keys = program.command('keys').description('signing keys (admin)');
   keys.command('rotate').description('new API token signing key').action(verb(keysRotate));

@@ -189,3 +189,76 @@ export class SessionRegistry {
     return res.rowCount;
   }
 }
+
+export interface SessionRow {
+  id: string;
+  userName: string;
+  targetName: string;
+  login: string;
+  source: string | null;
+  node: string | null;
+  startedAt: Date;
+  endedAt: Date | null;
+  status: SessionStatus;
+  endReason: string | null;
+  exitCode: number | null;
+  exitSignal: string | null;
+  bytesIn: number;
+  bytesOut: number;
+  channels: ChannelRecord[];
+  fileOps: FileOp[];
+}
+
+interface DbSessionRow {
+  id: string;
+  user_name: string;
+  target_name: string;
+  target_login: string;
+  source: string | null;
+  node: string | null;
+  started_at: Date;
+  ended_at: Date | null;
+  status: SessionStatus;
+  end_reason: string | null;
+  exit_code: number | null;
+  exit_signal: string | null;
+  bytes_in: number;
+  bytes_out: number;
+  channels: ChannelRecord[];
+  file_ops: FileOp[];
+}
+
+const toRow = (r: DbSessionRow): SessionRow => ({
+  id: r.id,
+  userName: r.user_name,
+  targetName: r.target_name,
+  login: r.target_login,
+  source: r.source,
+  node: r.node,
+  startedAt: r.started_at,
+  endedAt: r.ended_at,
+  status: r.status,
+  endReason: r.end_reason,
+  exitCode: r.exit_code,
+  exitSignal: r.exit_signal,
+  bytesIn: r.bytes_in,
+  bytesOut: r.bytes_out,
+  channels: r.channels,
+  fileOps: r.file_ops,
+});
+
+/** Session history from the database (all nodes), newest first. */
+export async function listSessionRows(
+  db: Db,
+  filter: { id?: string; user?: string; target?: string; active?: boolean; limit?: number } = {},
+): Promise<SessionRow[]> {
+  const rows = (
+    await db.query<DbSessionRow>(
+      `SELECT * FROM sessions WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR user_name = $2)
+         AND ($3::text IS NULL OR target_name = $3) AND (NOT $4 OR status = 'active')
+       ORDER BY started_at DESC LIMIT $5`,
+      [filter.id ?? null, filter.user ?? null, filter.target ?? null, filter.active ?? false, Math.min(Math.max(filter.limit ?? 100, 1), 1000)],
+    )
+  ).rows;
+  return rows.map(toRow);
+}

@@ -5,6 +5,9 @@ import { errorHandler, notFound } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { userRoutes } from './routes/users.js';
 import { auditRoutes } from './routes/audit.js';
+import { targetRoutes } from './routes/targets.js';
+import { grantRoutes } from './routes/grants.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { authenticate, requireRole, actorOf } from './auth.js';
 import { ROLES } from '../identity/index.js';
 
@@ -64,6 +67,9 @@ export function createApp(s: Services, options: AppOptions = {}): Express {
   api.use(authRoutes(s));
   api.use('/users', userRoutes(s));
   api.use('/audit', auditRoutes(s));
+  api.use('/targets', targetRoutes(s));
+  api.use('/grants', grantRoutes(s));
+  api.use('/sessions', sessionRoutes(s));
   api.get('/status', authenticate(s.identity), requireRole(...ROLES), (_req, res) => {
     res.json({ version: options.version ?? null, database: s.db.engine, masterKey: s.vault.fingerprint, ...(options.status?.() ?? {}) });
   });

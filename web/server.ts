@@ -3,6 +3,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { ListenAddress } from '../core/config.js';
+import { AirlockError } from '../core/errors.js';
+import { errorBody } from './errors.js';
+
+/** Most request headers accepted; a request with more is refused with 431. */
+export const MAX_REQUEST_HEADERS = 100;
 
 export interface WebServer {
   server: Server;
@@ -18,8 +23,18 @@ export interface WebServer {
  * and a bounded number of requests per kept-alive socket.
  */
 export async function startWebServer(app: Express, listen: ListenAddress): Promise<WebServer> {
-  const server = createServer({ maxHeaderSize: 16 * 1024 }, app);
-  server.maxHeadersCount = 100;
+  const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+    // Node's maxHeadersCount does not refuse a request with more headers: it drops
+    // the extra ones and serves it anyway. Parse one past the limit and refuse here.
+    if (req.rawHeaders.length / 2 > MAX_REQUEST_HEADERS) {
+      const error = new AirlockError('ERR_INVALID_INPUT', `too many request headers (at most ${MAX_REQUEST_HEADERS})`, { status: 431 });
+      res.writeHead(431, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      res.end(JSON.stringify(errorBody(error)));
+      return;
+    }
+    app(req, res);
+  });
+  server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;

@@ -12,6 +12,8 @@ import type { Services } from '../services.js';
 import { startServer } from '../server.js';
 import type { RunningServer } from '../server.js';
 import { formatAuditReport } from './audit.js';
+import { startDemoTarget } from '../demo-target.js';
+import type { DemoTarget } from '../demo-target.js';
 
 /** Verbs that open the database themselves; the server must not be running on it. */
 
@@ -52,7 +54,11 @@ export async function serveVerb(ctx: VerbContext): Promise<number> {
     await services.close();
     throw err;
   });
-  ctx.out.result({ event: 'ready', web: server.web.url }, `airlock serving: web API on ${server.web.url}`);
+  const ssh = `${server.sshAddress.host}:${server.sshAddress.port}`;
+  ctx.out.result(
+    { event: 'ready', web: server.web.url, ssh, sshHostKey: server.ssh.hostKey.fingerprint },
+    `airlock serving: SSH on ${ssh} (host key ${server.ssh.hostKey.fingerprint}), web API on ${server.web.url}`,
+  );
   return runUntilSignal(services, server);
 }
 
@@ -74,22 +80,60 @@ interface DemoCredential {
 
 export async function demoVerb(ctx: VerbContext): Promise<number> {
   const dataDir = ctx.opts.dataDir ?? process.env['AIRLOCK_DATA_DIR'] ?? './.airlock-demo';
-  const config = ctx.config({ dataDir, demo: true });
+  // The demo listens on loopback only unless told otherwise.
+  const config = ctx.config({ dataDir, demo: true, ...(process.env['AIRLOCK_SSH_LISTEN'] ? {} : { 'ssh.listen': '127.0.0.1:2222' }) });
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const services = await openServices({ config, logger: ctx.logger(config), generateMasterKey: true });
+  const logger = ctx.logger(config);
+  const services = await openServices({ config, logger, generateMasterKey: true });
   let creds: DemoCredential[];
+  let target: DemoTarget;
   try {
     creds = await demoUsers(services);
+    target = await startDemoTarget(config.dataDir, logger);
+    await registerDemoTarget(services, target);
   } catch (err) {
     await services.close();
     throw err;
   }
   const server = await startServer(services).catch(async (err: unknown) => {
+    await target.stop();
     await services.close();
     throw err;
   });
-  ctx.out.result({ event: 'ready', web: server.web.url, dataDir: config.dataDir, users: creds }, () => demoInstructions(config.dataDir, server.web.url, creds));
-  return runUntilSignal(services, server);
+  const ssh = { host: server.sshAddress.host, port: server.sshAddress.port, hostKey: server.ssh.hostKey.fingerprint };
+  ctx.out.result({ event: 'ready', web: server.web.url, ssh, dataDir: config.dataDir, target: { kind: target.kind, port: target.port }, users: creds }, () =>
+    demoInstructions(config.dataDir, server.web.url, ssh, creds),
+  );
+  const code = await runUntilSignal(services, server);
+  await target.stop();
+  return code;
+}
+
+/** The demo target as a standard target "demo" that alice may use, with file transfer. */
+async function registerDemoTarget(services: Services, t: DemoTarget): Promise<void> {
+  const actor = { name: 'demo' };
+  const existing = await services.targets.find('demo');
+  const target = existing
+    ? await services.targets.update(
+        'demo',
+        { host: t.host, port: t.port, hostKey: t.hostKey, defaultLogin: t.login, credential: { login: t.login, secret: { kind: 'key', secret: t.clientKey } } },
+        actor,
+      )
+    : await services.targets.add(
+        {
+          name: 'demo',
+          host: t.host,
+          port: t.port,
+          login: t.login,
+          secret: { kind: 'key', secret: t.clientKey },
+          sensitivity: 'standard',
+          hostKey: t.hostKey,
+          description: t.kind === 'sshd' ? 'demo server (OpenSSH on loopback)' : 'demo server (built-in, scratch directory)',
+        },
+        actor,
+      );
+  const alice = await services.identity.users.get('alice');
+  await services.grants.grant(alice, target, { allowSftp: true }, actor);
 }
 
 async function demoUsers(services: Services): Promise<DemoCredential[]> {
@@ -107,13 +151,21 @@ async function demoUsers(services: Services): Promise<DemoCredential[]> {
   return creds;
 }
 
-function demoInstructions(dataDir: string, url: string, creds: DemoCredential[]): string {
+function demoInstructions(dataDir: string, url: string, ssh: { host: string; port: number; hostKey: string }, creds: DemoCredential[]): string {
   const admin = creds.find((c) => c.role === 'admin') as DemoCredential;
+  const alice = creds.find((c) => c.name === 'alice') as DemoCredential;
   const w = Math.max(...creds.map((c) => c.name.length));
   return [
     '',
     '  airlock demo — DEMO MODE: throw-away data, printed passwords. Never use for real access.',
     `  data: ${dataDir}    web API: ${url}    health: ${url}/readyz`,
+    `  SSH: ${ssh.host}:${ssh.port}    host key ${ssh.hostKey}`,
+    '',
+    '  Connect as the outside engineer alice to the demo server, through airlock:',
+    `    ssh -p ${ssh.port} alice@demo@${ssh.host}`,
+    `    Password: ${alice.password}`,
+    `    Verification code: npx airlock totp ${alice.totpSecret}`,
+    `  (or "ssh -p ${ssh.port} alice@${ssh.host}" for a menu of her targets; sftp -P ${ssh.port} alice@demo@${ssh.host} works too)`,
     '',
     '  Demo users (user / role / password / TOTP secret):',
     ...creds.map((c) => `    ${c.name.padEnd(w)}  ${c.role.padEnd(8)}  ${c.password}  ${c.totpSecret}   ${c.what}`),

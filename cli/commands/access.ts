@@ -1,0 +1,109 @@
+import type { VerbContext } from '../context.js';
+import { EXIT, table } from '../output.js';
+
+interface Grant {
+  id: string;
+  userName: string;
+  targetName: string;
+  logins: string[];
+  allowSftp: boolean;
+  allowForwarding: boolean;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
+
+const grantRow = (g: Grant) => ({
+  id: g.id,
+  user: g.userName,
+  target: g.targetName,
+  logins: g.logins.join(',') || '(default)',
+  sftp: g.allowSftp,
+  forwarding: g.allowForwarding,
+  expires: g.expiresAt ?? 'never',
+  revoked: g.revokedAt ?? '-',
+});
+
+export async function grantAdd(
+  ctx: VerbContext,
+  o: { user: string; target: string; logins?: string; sftp?: boolean; forwarding?: boolean; expiresIn?: string },
+): Promise<number> {
+  const { grant } = await ctx.api().post<{ grant: Grant }>('/api/v1/grants', {
+    user: o.user,
+    target: o.target,
+    ...(o.logins ? { logins: o.logins.split(',').map((l) => l.trim()).filter(Boolean) } : {}),
+    sftp: Boolean(o.sftp),
+    forwarding: Boolean(o.forwarding),
+    ...(o.expiresIn ? { expiresIn: o.expiresIn } : {}),
+  });
+  ctx.out.result({ grant }, `Granted ${grant.userName} access to ${grant.targetName} (grant ${grant.id}).`);
+  return EXIT.ok;
+}
+
+export async function grantList(ctx: VerbContext, o: { user?: string; target?: string; all?: boolean }): Promise<number> {
+  const q = new URLSearchParams();
+  if (o.user) q.set('user', o.user);
+  if (o.target) q.set('target', o.target);
+  if (o.all) q.set('all', '1');
+  const { grants } = await ctx.api().get<{ grants: Grant[] }>(`/api/v1/grants${q.size ? '?' + q.toString() : ''}`);
+  ctx.out.result(grants, () => table(grants.map(grantRow), ['id', 'user', 'target', 'logins', 'sftp', 'forwarding', 'expires', ...(o.all ? ['revoked'] : [])]));
+  return EXIT.ok;
+}
+
+export async function grantRevoke(ctx: VerbContext, id: string): Promise<number> {
+  const { grant } = await ctx.api().post<{ grant: Grant }>(`/api/v1/grants/${encodeURIComponent(id)}/revoke`);
+  ctx.out.result({ grant }, `Revoked grant ${grant.id} (${grant.userName} on ${grant.targetName}).`);
+  return EXIT.ok;
+}
+
+interface SessionRow {
+  id: string;
+  userName: string;
+  targetName: string;
+  login: string;
+  source: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  status: string;
+  exitCode: number | null;
+  bytesIn: number;
+  bytesOut: number;
+  live: { bytesIn: number; bytesOut: number } | null;
+}
+
+export async function sessionList(ctx: VerbContext, o: { user?: string; target?: string; active?: boolean; limit?: string }): Promise<number> {
+  const q = new URLSearchParams();
+  if (o.user) q.set('user', o.user);
+  if (o.target) q.set('target', o.target);
+  if (o.active) q.set('active', '1');
+  if (o.limit) q.set('limit', o.limit);
+  const { sessions } = await ctx.api().get<{ sessions: SessionRow[] }>(`/api/v1/sessions${q.size ? '?' + q.toString() : ''}`);
+  ctx.out.result(sessions, () =>
+    table(
+      sessions.map((s) => ({
+        id: s.id,
+        user: s.userName,
+        target: `${s.targetName}:${s.login}`,
+        from: s.source,
+        started: s.startedAt,
+        status: s.status,
+        exit: s.exitCode,
+        in: s.live?.bytesIn ?? s.bytesIn,
+        out: s.live?.bytesOut ?? s.bytesOut,
+      })),
+      ['id', 'user', 'target', 'from', 'started', 'status', 'exit', 'in', 'out'],
+    ),
+  );
+  return EXIT.ok;
+}
+
+export async function sessionShow(ctx: VerbContext, id: string): Promise<number> {
+  const { session } = await ctx.api().get<{ session: SessionRow & Record<string, unknown> }>(`/api/v1/sessions/${encodeURIComponent(id)}`);
+  ctx.out.result(session, () => JSON.stringify(session, null, 2));
+  return EXIT.ok;
+}
+
+export async function sessionTerminate(ctx: VerbContext, id: string, o: { reason?: string }): Promise<number> {
+  await ctx.api().post(`/api/v1/sessions/${encodeURIComponent(id)}/terminate`, o.reason ? { reason: o.reason } : {});
+  ctx.out.result({ terminated: id }, `Terminated session ${id}.`);
+  return EXIT.ok;
+}

@@ -1,0 +1,180 @@
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import type { Logger } from '../core/logger.js';
+import { publicKeyLine } from '../gateway/ssh-wire.js';
+
+/**
+ * The demo's target server, on loopback only. With OpenSSH's sshd on the machine
+ * it runs a real sshd as the current user, with its own config, host key and
+ * authorized key under <dataDir>/demo-target. Without one it runs a small
+ * built-in SSH server that gives a real shell in a scratch directory.
+ */
+export interface DemoTarget {
+  kind: 'sshd' | 'built-in';
+  host: string;
+  port: number;
+  login: string;
+  /** Private key airlock logs in with. */
+  clientKey: string;
+  /** "ssh-ed25519 AAAA…", pinned in the target record. */
+  hostKey: string;
+  stop(): Promise<void>;
+}
+
+const SSHD = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
+
+function keyPair(path: string): { privateKey: string; publicKey: string } {
+  if (!existsSync(path)) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'airlock demo' });
+    writeFileSync(path, pair.private, { mode: 0o600 });
+    writeFileSync(path + '.pub', pair.public + '\n');
+  }
+  return { privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(path + '.pub', 'utf8').trim() };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startDemoTarget(dataDir: string, logger: Logger): Promise<DemoTarget> {
+  const dir = join(dataDir, 'demo-target');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const host = keyPair(join(dir, 'host_key'));
+  const client = keyPair(join(dir, 'client_key'));
+  const hostKey = host.publicKey.split(/\s+/).slice(0, 2).join(' ');
+  const sshd = SSHD.find((p) => existsSync(p));
+  if (sshd) {
+    try {
+      return await startSshd(sshd, dir, hostKey, client, logger);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'cannot start the demo sshd; using the built-in target');
+    }
+  }
+  return startBuiltIn(dir, host.privateKey, client, logger);
+}
+
+async function startSshd(sshd: string, dir: string, hostKey: string, client: { privateKey: string; publicKey: string }, logger: Logger): Promise<DemoTarget> {
+  const login = userInfo().username;
+  const port = await freePort();
+  writeFileSync(join(dir, 'authorized_keys'), client.publicKey + '\n', { mode: 0o644 });
+  if (process.getuid?.() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_key')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'StrictModes no',
+      'UsePAM no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'AllowTcpForwarding yes',
+      'PrintMotd no',
+      'Subsystem sftp internal-sftp',
+      '',
+    ].join('\n'),
+  );
+  // Fail fast on a bad config rather than wait for a listener that never comes.
+  const check = spawnSync(sshd, ['-t', '-f', join(dir, 'sshd_config')], { encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`sshd -t: ${check.stderr.trim()}`);
+  const child = spawn(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sshd did not start: ${log}`)), 10_000);
+    child.stderr?.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (log.includes('Server listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sshd exited (${code}): ${log}`));
+    });
+  });
+  child.stderr?.on('data', (d: Buffer) => logger.debug({ sshd: d.toString().trim() }, 'demo target'));
+  return { kind: 'sshd', host: '127.0.0.1', port, login, clientKey: client.privateKey, hostKey, stop: () => stopChild(child) };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * The fallback target: accepts only airlock's demo key, runs commands and shells
+ * with /bin/sh in a scratch directory (a pty through util-linux `script` when
+ * available), and serves nothing else.
+ */
+async function startBuiltIn(dir: string, hostPrivateKey: string, client: { privateKey: string; publicKey: string }, logger: Logger): Promise<DemoTarget> {
+  const scratch = join(dir, 'scratch');
+  mkdirSync(scratch, { recursive: true });
+  const allowed = ssh2.utils.parseKey(client.publicKey);
+  if (allowed instanceof Error) throw allowed;
+  const haveScript = existsSync('/usr/bin/script');
+  const server = new ssh2.Server({ hostKeys: [hostPrivateKey] }, (conn) => {
+    conn.on('error', () => {});
+    conn.on('authentication', (ctx) => {
+      if (ctx.method !== 'publickey' || !ctx.key.data.equals(allowed.getPublicSSH())) return ctx.reject(['publickey']);
+      if (!ctx.signature) return ctx.accept(); // the query; the signed request follows
+      return allowed.verify(ctx.blob as Buffer, ctx.signature, ctx.hashAlgo) ? ctx.accept() : ctx.reject(['publickey']);
+    });
+    conn.on('session', (accept) => {
+      const session = accept();
+      let pty: { cols: number; rows: number; term: string } | undefined;
+      session.on('pty', (ok, _no, info) => {
+        pty = info;
+        ok?.();
+      });
+      const run = (ch: ssh2.ServerChannel, command: string | undefined) => {
+        const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: scratch, TERM: pty?.term ?? 'dumb', PS1: 'demo$ ' };
+        const shell = command ?? (pty && haveScript ? undefined : '/bin/sh -i');
+        const proc = shell
+          ? spawn('/bin/sh', ['-c', shell], { cwd: scratch, env })
+          : spawn('script', ['-qfc', `stty cols ${pty?.cols ?? 80} rows ${pty?.rows ?? 24}; exec /bin/sh -i`, '/dev/null'], { cwd: scratch, env });
+        ch.pipe(proc.stdin);
+        proc.stdout.pipe(ch, { end: false });
+        proc.stderr.pipe(ch.stderr, { end: false });
+        proc.on('close', (code) => {
+          ch.exit(code ?? 1);
+          ch.end();
+        });
+        ch.on('close', () => proc.kill());
+      };
+      session.on('shell', (ok) => run(ok(), undefined));
+      session.on('exec', (ok, _no, info) => run(ok(), info.command));
+    });
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  logger.info({ port }, 'built-in demo target listening');
+  return {
+    kind: 'built-in',
+    host: '127.0.0.1',
+    port,
+    login: 'demo',
+    clientKey: client.privateKey,
+    hostKey: publicKeyLine((ssh2.utils.parseKey(hostPrivateKey) as ssh2.ParsedKey).getPublicSSH()),
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,62 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { AirlockError } from '../../core/errors.js';
+import type { Services } from '../../cli/services.js';
+import { listSessionRows } from '../../gateway/index.js';
+import { authenticate, requireRole, actorOf } from '../auth.js';
+import { fromZod } from '../errors.js';
+
+const listQuery = z.object({
+  user: z.string().max(32).optional(),
+  target: z.string().max(63).optional(),
+  active: z.enum(['1', 'true']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+/**
+ * Session history and live sessions. Engineers see only their own; approvers,
+ * auditors and admins see all; approvers and admins may terminate a live one.
+ */
+export function sessionRoutes(s: Services): Router {
+  const r = Router();
+  r.use(authenticate(s.identity));
+
+  r.get('/', requireRole('admin', 'approver', 'auditor', 'engineer'), async (req, res) => {
+    const q = listQuery.safeParse(req.query);
+    if (!q.success) throw fromZod(q.error);
+    const me = req.auth!.user;
+    const sessions = await listSessionRows(s.db, {
+      user: me.role === 'engineer' ? me.name : q.data.user,
+      target: q.data.target,
+      active: q.data.active !== undefined,
+      limit: q.data.limit,
+    });
+    res.json({ sessions: sessions.map((row) => ({ ...row, live: live(s, row.id) })) });
+  });
+
+  r.get('/:id', requireRole('admin', 'approver', 'auditor', 'engineer'), async (req, res) => {
+    const id = String(req.params['id']);
+    const me = req.auth!.user;
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? (await listSessionRows(s.db, { id }))[0] : undefined;
+    if (!row || (me.role === 'engineer' && row.userName !== me.name)) throw new AirlockError('ERR_NOT_FOUND', 'no such session');
+    res.json({ session: { ...row, live: live(s, row.id) } });
+  });
+
+  r.post('/:id/terminate', requireRole('admin', 'approver'), async (req, res) => {
+    const id = String(req.params['id']);
+    const body = z.strictObject({ reason: z.string().max(200).optional() }).safeParse(req.body ?? {});
+    if (!body.success) throw fromZod(body.error);
+    const actor = actorOf(req);
+    const reason = `session terminated by ${actor.name}${body.data.reason ? `: ${body.data.reason}` : ''}`;
+    if (!s.sessions.terminate(id, reason)) throw new AirlockError('ERR_NOT_FOUND', 'no live session with that id on this node');
+    await s.audit.record({ action: 'session.terminated', outcome: 'success', actor: actor.name, source: actor.source, target: id, details: { reason: body.data.reason ?? null } });
+    res.json({ ok: true });
+  });
+
+  return r;
+}
+
+function live(s: Services, id: string) {
+  const l = s.sessions.get(id);
+  return l ? { bytesIn: l.bytesIn, bytesOut: l.bytesOut, channels: l.channels.length } : null;
+}
