@@ -16,6 +16,8 @@ export interface StoredLogin {
   role: string;
   loginId: string;
   expiresAt: string;
+  /** The SSH certificate issued with the login, if any. */
+  certificate?: { serial: string; keyId: string; ca: string; file: string; fingerprint: string };
 }
 
 export function airlockHome(env = process.env): string {

@@ -5,7 +5,7 @@ import { EXIT } from './output.js';
 import { VERSION } from './version.js';
 import { initVerb, serveVerb, demoVerb, auditVerifyDirect, totpVerb } from './commands/local.js';
 import { userAdd, userList, userShow, userAction } from './commands/users.js';
-import { loginVerb, logoutVerb, loginRevoke, loginsList, statusVerb, keysRotate } from './commands/session.js';
+import { loginVerb, logoutVerb, loginRevoke, loginsList, statusVerb, keysRotate, caShow, caRotate } from './commands/session.js';
 import { auditVerify, auditTail } from './commands/audit.js';
 import { targetAdd, targetList, targetShow, targetUpdate, targetRemove, targetScan } from './commands/targets.js';
 import { grantAdd, grantList, grantRevoke, sessionList, sessionShow, sessionTerminate } from './commands/access.js';
@@ -51,6 +51,8 @@ export function buildProgram(): Command {
     .option('--password-stdin', 'read the password from stdin')
     .option('--totp <code>', 'the current verification code')
     .option('--ttl <duration>', 'how long the login lasts, e.g. 1h (capped by the server)')
+    .option('--no-ssh', 'no SSH key and certificate, only the API token')
+    .option('--pin-source', 'the certificate works only from the address this login comes from')
     .action(verb(loginVerb));
   login.command('revoke <id>').description('end a login (yours, or anyone\'s as admin)').action(verb(loginRevoke));
   login.command('list').description('live logins (all as admin, else yours)').action(verb(loginsList));
@@ -166,6 +168,10 @@ export function buildProgram(): Command {
     .description('end a live session now (admin, approver)')
     .option('--reason <text>')
     .action(verb(sessionTerminate));
+
+  const ca = program.command('ca').description("airlock's SSH user certificate authority");
+  ca.command('show').description('the CA public keys (for an auditor, or a TrustedUserCAKeys line)').action(verb(caShow));
+  ca.command('rotate').description('new signing key; the old one verifies until its certificates expire (admin)').action(verb(caRotate));
 
   const keys = program.command('keys').description('signing keys (admin)');
   keys.command('rotate').description('new API token signing key').action(verb(keysRotate));

@@ -1,7 +1,7 @@
 import { createApp } from '../web/app.js';
 import { startWebServer } from '../web/server.js';
 import type { WebServer } from '../web/server.js';
-import { SshGateway, loadOrCreateHostKey } from '../gateway/index.js';
+import { SshGateway, SessionWatch, loadOrCreateHostKey } from '../gateway/index.js';
 import type { SshGatewayAddress } from '../gateway/index.js';
 import type { Services } from './services.js';
 import { VERSION } from './version.js';
@@ -26,12 +26,15 @@ export async function startServer(services: Services): Promise<RunningServer> {
   const ssh = new SshGateway(services, hostKey);
   const sshAddress = await ssh.listen(config.ssh.listen);
   logger.info({ address: `${sshAddress.host}:${sshAddress.port}`, fingerprint: hostKey.fingerprint }, 'ssh gateway listening');
+  const watch = new SessionWatch({ sessions: services.sessions, identity: services.identity, clock: services.clock, logger, warningsMs: config.ssh.expiryWarnings });
+  watch.start();
 
   const app = createApp(services, {
     version: VERSION,
     status: () => ({
       ssh: `${sshAddress.host}:${sshAddress.port}`,
       sshHostKey: hostKey.fingerprint,
+      sshHostKeyLine: hostKey.publicKeyLine,
       liveSessions: services.sessions.count(),
     }),
   });
@@ -39,6 +42,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   try {
     web = await startWebServer(app, config.web.listen);
   } catch (err) {
+    watch.stop();
     await ssh.close();
     throw err;
   }
@@ -54,6 +58,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     ssh,
     sshAddress,
     async close() {
+      watch.stop();
       await ssh.close();
       await web.close();
       await audit.record({ action: 'system.stopped', outcome: 'info', actor: 'system' }).catch(() => {});

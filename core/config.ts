@@ -87,6 +87,10 @@ const schema = z.strictObject({
       keepaliveCountMax: z.number().int().min(1).max(100).default(4),
       /** How long airlock waits for a target's SSH handshake. */
       targetConnectTimeout: duration.default(15_000),
+      /** Critical targets ask for a fresh TOTP code on every connection, even with a certificate. */
+      freshTotpForCritical: z.boolean().default(true),
+      /** Warnings written into the terminal before access expires. */
+      expiryWarnings: z.array(duration).max(5).default([5 * 60_000, 60_000]),
       /** Shown to every client before login. */
       banner: z.string().max(2000).default('airlock: authorized access only. Sessions are recorded and audited.\n'),
     })

@@ -1,5 +1,6 @@
 import type {
   AuthContext,
+  PublicKeyAuthContext,
   Client,
   ClientChannel,
   Connection,
@@ -12,9 +13,10 @@ import type {
   RejectConnection,
 } from 'ssh2';
 import { AirlockError, isAirlockError } from '../core/errors.js';
-import type { User } from '../identity/index.js';
+import type { Login, User } from '../identity/index.js';
 import type { AccessScope } from '../approvals/index.js';
 import type { GatewayDeps } from './deps.js';
+import { checkCertificate } from './cert-auth.js';
 import { chooseTarget } from './menu.js';
 import { connectTarget, TargetConnectError } from './connector.js';
 import { relayChannel, relayTcp } from './relay.js';
@@ -38,6 +40,8 @@ const MAX_COMMAND = 64 * 1024;
 const MAX_TERM = 64;
 const MAX_COLS_ROWS = 10_000;
 const MAX_PIXELS = 100_000;
+/** Offered after "none": certificates first, then password + code. */
+const METHODS = ['publickey', 'keyboard-interactive'] as const;
 
 interface TargetLink {
   client: Client;
@@ -49,7 +53,10 @@ type EndStatus = { status: 'closed' | 'terminated' | 'failed'; reason: string };
 
 export class GatewayConnection {
   #user: User | undefined;
+  #login: Login | undefined;
   #spec: SshUser | undefined;
+  /** A certificate accepted as first factor, awaiting a fresh code (critical targets). */
+  #pendingCert: { user: User; login: Login; username: string } | undefined;
   #failures = 0;
   #link: Promise<TargetLink> | undefined;
   #channels = new Set<ServerChannel>();
@@ -88,32 +95,80 @@ export class GatewayConnection {
   // ------------------------------------------------------------ authentication
 
   async #authenticate(ctx: AuthContext): Promise<void> {
-    if (ctx.method === 'none') return ctx.reject(['keyboard-interactive']);
+    if (ctx.method === 'none') return ctx.reject([...METHODS]);
+    // A changed user name abandons any half-finished login (CVE-2023-48712).
+    if (this.#pendingCert && this.#pendingCert.username !== ctx.username) this.#pendingCert = undefined;
     const spec = parseSshUser(ctx.username);
     if (!spec) {
       await this.#auditFailure(ctx.username.slice(0, 64), 'invalid_user_name');
       return this.#reject(ctx, 'the user name must look like user@target (or just user for a menu)');
     }
     if (ctx.method === 'keyboard-interactive') return this.#keyboardInteractive(ctx, spec);
-    // Plain public keys are not a way in; password and hostbased are not offered.
-    // (Certificates arrive with the certificate authority; their signatures are
-    // verified by airlock itself, since ssh2 does not.)
-    if (ctx.method === 'publickey' && ctx.signature) await this.#auditFailure(spec.user, 'publickey_not_accepted');
+    if (ctx.method === 'publickey') return this.#publicKey(ctx, spec);
+    // password and hostbased are not offered.
     return this.#reject(ctx);
   }
 
+  /**
+   * Certificates issued by `airlock login`. Plain public keys are never a way in.
+   * OpenSSH first asks whether a key would do (no signature), then signs; both
+   * are checked in full, the second also for the client's signature.
+   */
+  async #publicKey(ctx: PublicKeyAuthContext, spec: SshUser): Promise<void> {
+    const check = await checkCertificate(this.deps.identity, this.deps.clock, {
+      username: spec.user,
+      keyAlgo: ctx.key.algo,
+      keyData: ctx.key.data,
+      signature: ctx.signature,
+      blob: ctx.blob,
+      source: this.source,
+    });
+    if (!check.ok) {
+      // Plain keys probed by a client are not worth an audit row; anything signed,
+      // or any certificate that fails, is.
+      if (ctx.signature || check.reason !== 'not_a_certificate') {
+        await this.#auditFailure(spec.user, check.reason.startsWith('not_a_cert') ? 'publickey_not_accepted' : `certificate_${check.reason}`, { method: 'publickey' });
+      }
+      if (ctx.signature) return this.#reject(ctx);
+      return ctx.reject([...METHODS]);
+    }
+    if (!ctx.signature) return ctx.accept(); // "this key would do": the signed request follows
+    const { user, login } = check;
+    if (!this.deps.config.ssh.allowedRoles.includes(user.role)) {
+      await this.#auditFailure(user.name, 'role_not_allowed', { role: user.role });
+      return this.#reject(ctx);
+    }
+    if (spec.target && (await this.#wantsFreshCode(spec.target))) {
+      this.#pendingCert = { user, login, username: ctx.username };
+      return ctx.reject(['keyboard-interactive'], true); // partial success: a code next
+    }
+    await this.#accept(ctx, user, login, spec, 'publickey');
+  }
+
+  async #wantsFreshCode(targetName: string): Promise<boolean> {
+    if (!this.deps.config.ssh.freshTotpForCritical) return false;
+    return (await this.deps.targets.find(targetName))?.sensitivity === 'critical';
+  }
+
   #keyboardInteractive(ctx: KeyboardAuthContext, spec: SshUser): void {
-    const prompts = [
-      { prompt: 'Password: ', echo: false },
-      { prompt: 'Verification code: ', echo: false },
-    ];
-    ctx.prompt(prompts, '', '', (answers: string[] | Error) => {
+    const pending = this.#pendingCert;
+    const prompts = pending
+      ? [{ prompt: 'Verification code: ', echo: false }]
+      : [
+          { prompt: 'Password: ', echo: false },
+          { prompt: 'Verification code: ', echo: false },
+        ];
+    ctx.prompt(prompts, '', pending ? 'airlock: this target needs a fresh verification code.' : '', (answers: string[] | Error) => {
       void (async () => {
-        if (!Array.isArray(answers) || answers.length !== 2) return this.#reject(ctx);
-        const [password, totp] = answers as [string, string];
+        if (!Array.isArray(answers) || answers.length !== prompts.length) return this.#reject(ctx);
         let user: User;
         try {
-          user = await this.deps.identity.authenticate({ name: spec.user, password, totp, source: this.source }, 'ssh');
+          if (pending) {
+            user = await this.deps.identity.verifyTotp(spec.user, answers[0] as string, this.source, 'ssh');
+          } else {
+            const [password, totp] = answers as [string, string];
+            user = await this.deps.identity.authenticate({ name: spec.user, password, totp, source: this.source }, 'ssh');
+          }
         } catch (err) {
           const message = isAirlockError(err) && err.expose ? err.message : 'login failed';
           if (!isAirlockError(err) || !err.expose) this.deps.logger.error({ err }, 'ssh authentication error');
@@ -123,19 +178,29 @@ export class GatewayConnection {
           await this.#auditFailure(user.name, 'role_not_allowed', { role: user.role });
           return this.#reject(ctx, `the ${user.role} role may not open SSH sessions`);
         }
-        this.#user = user;
-        this.#spec = spec;
-        await this.deps.audit.record({
-          action: 'auth.login.succeeded',
-          outcome: 'success',
-          actor: user.name,
-          target: user.name,
-          source: this.source,
-          details: { channel: 'ssh', method: 'keyboard-interactive', target: spec.target ?? null, login: spec.login ?? null },
-        });
-        ctx.accept();
+        const login = pending && pending.user.id === user.id ? pending.login : await this.deps.identity.sshLogin(user, this.source);
+        await this.#accept(ctx, user, login, spec, pending ? 'certificate+totp' : 'keyboard-interactive');
       })();
     });
+  }
+
+  /** The one place an identity is set: from the request being accepted. */
+  async #accept(ctx: AuthContext, user: User, login: Login, spec: SshUser, method: string): Promise<void> {
+    this.#user = user;
+    this.#login = login;
+    this.#spec = spec;
+    this.#pendingCert = undefined;
+    if (method !== 'keyboard-interactive') {
+      await this.deps.audit.record({
+        action: 'auth.ssh.accepted',
+        outcome: 'success',
+        actor: user.name,
+        target: user.name,
+        source: this.source,
+        details: { method, loginId: login.id, certificateSerial: login.certSerial, target: spec.target ?? null },
+      });
+    }
+    ctx.accept();
   }
 
   /**
@@ -146,7 +211,7 @@ export class GatewayConnection {
   #reject(ctx: AuthContext, message?: string): void {
     this.#failures++;
     const finish = () => {
-      ctx.reject(['keyboard-interactive']);
+      ctx.reject([...METHODS]);
       if (this.#failures >= this.deps.config.ssh.maxAuthAttempts) {
         this.deps.logger.info({ source: this.source }, 'too many authentication attempts; disconnecting');
         void this.deps.audit.record({ action: 'auth.ssh.too_many_attempts', outcome: 'failure', source: this.source, details: { attempts: this.#failures } });
@@ -221,9 +286,19 @@ export class GatewayConnection {
       client.end();
       throw new AirlockError('ERR_UNAVAILABLE', 'the engineer disconnected');
     }
+    const airlockLogin = this.#login as Login;
     const session = await sessions.start(
-      { userId: user.id, userName: user.name, targetId: scope.target.id, targetName: scope.target.name, login: scope.login, source: this.source },
-      (reason) => this.terminate(reason),
+      {
+        userId: user.id,
+        userName: user.name,
+        targetId: scope.target.id,
+        targetName: scope.target.name,
+        login: scope.login,
+        source: this.source,
+        loginId: airlockLogin.id,
+        expiresAt: airlockLogin.expiresAt,
+      },
+      { terminate: (reason) => this.terminate(reason), notify: (message) => this.notify(message) },
     );
     client.on('error', (err) => logger.debug({ err: err.message, session: session.id }, 'target connection error'));
     client.on('close', () => {
@@ -534,17 +609,22 @@ export class GatewayConnection {
 
   // ------------------------------------------------------------ ending
 
-  /** Ends the connection from outside, telling the engineer why. */
-  terminate(reason: string, status: EndStatus['status'] = 'terminated'): void {
-    if (this.#closed) return;
-    this.#end = { status, reason };
+  /** Writes a line to every open channel of the engineer (warnings). */
+  notify(message: string): void {
     for (const ch of this.#channels) {
       try {
-        ch.stderr.write(`\r\nairlock: ${reason}\r\n`);
+        ch.stderr.write(`\r\nairlock: ${message}\r\n`);
       } catch {
         /* gone */
       }
     }
+  }
+
+  /** Ends the connection from outside, telling the engineer why. */
+  terminate(reason: string, status: EndStatus['status'] = 'terminated'): void {
+    if (this.#closed) return;
+    this.#end = { status, reason };
+    this.notify(reason);
     this.conn.end();
   }
 

@@ -35,6 +35,10 @@ export interface SessionInfo {
   targetName: string;
   login: string;
   source: string;
+  /** The airlock login (certificate or per-connection) the session runs under. */
+  loginId: string;
+  /** When access ends: the login's expiry (later also the grant's end). */
+  expiresAt: Date;
 }
 
 export interface LiveSession extends SessionInfo {
@@ -46,6 +50,10 @@ export interface LiveSession extends SessionInfo {
   fileOps: FileOp[];
   /** Ends the session from outside: message to the engineer, then disconnect. */
   terminate(reason: string): void;
+  /** Writes a line to the engineer's terminal(s). */
+  notify(message: string): void;
+  /** Expiry warnings already given (ms before expiry). */
+  warned: Set<number>;
 }
 
 const MAX_FILE_OPS = 10_000;
@@ -60,7 +68,7 @@ export class SessionRegistry {
     readonly node: string,
   ) {}
 
-  async start(info: SessionInfo, terminate: (reason: string) => void): Promise<LiveSession> {
+  async start(info: SessionInfo, control: { terminate(reason: string): void; notify(message: string): void }): Promise<LiveSession> {
     const session: LiveSession = {
       ...info,
       id: randomUUID(),
@@ -69,13 +77,15 @@ export class SessionRegistry {
       bytesOut: 0,
       channels: [],
       fileOps: [],
-      terminate,
+      terminate: (reason) => control.terminate(reason),
+      notify: (message) => control.notify(message),
+      warned: new Set(),
     };
     await this.db.transaction(async (tx) => {
       await tx.query(
-        `INSERT INTO sessions (id, user_id, user_name, target_id, target_name, target_login, source, node, started_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active')`,
-        [session.id, info.userId, info.userName, info.targetId, info.targetName, info.login, info.source, this.node, session.startedAt],
+        `INSERT INTO sessions (id, user_id, user_name, target_id, target_name, target_login, source, node, started_at, status, login_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10)`,
+        [session.id, info.userId, info.userName, info.targetId, info.targetName, info.login, info.source, this.node, session.startedAt, info.loginId],
       );
       await this.audit.append(tx, {
         action: 'session.start',
@@ -83,7 +93,7 @@ export class SessionRegistry {
         actor: info.userName,
         target: `${info.targetName}:${info.login}`,
         source: info.source,
-        details: { sessionId: session.id },
+        details: { sessionId: session.id, loginId: info.loginId, expiresAt: info.expiresAt.toISOString() },
       });
     });
     this.#live.set(session.id, session);

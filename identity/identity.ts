@@ -14,6 +14,9 @@ import { TokenService } from './tokens.js';
 import { checkTotp } from './totp.js';
 import { Users } from './users.js';
 import type { Actor, User } from './users.js';
+import { SshCa } from './ssh-ca.js';
+import type { IssuedCertificate } from './ssh-ca.js';
+import { plainEd25519 } from './ssh-cert.js';
 
 export interface IdentityDeps {
   db: Db;
@@ -39,6 +42,19 @@ export interface LoginResult {
   user: User;
   login: Login;
   token: string;
+  /** With a public key in the request: the OpenSSH certificate for it. */
+  certificate?: IssuedCertificate;
+}
+
+export interface LoginOptions {
+  channel: Channel;
+  ttlMs?: number | undefined;
+  /** "ssh-ed25519 AAAA…": the engineer's own public key, to certify. */
+  publicKey?: string | undefined;
+  /** Whether the certificate should say port forwarding is permitted (some grant allows it). */
+  permitForwarding?: ((user: User) => Promise<boolean>) | undefined;
+  /** Pin the certificate to the address the login came from (source-address). */
+  pinSource?: boolean | undefined;
 }
 
 export interface Authenticated {
@@ -56,16 +72,19 @@ export class Identity {
   readonly logins: Logins;
   readonly tokens: TokenService;
   readonly throttle: Throttle;
+  readonly ca: SshCa;
 
   constructor(private readonly deps: IdentityDeps) {
     this.users = new Users(deps.db, deps.audit, deps.clock, deps.vault);
     this.logins = new Logins(deps.db, deps.clock);
     this.tokens = new TokenService(deps.db, deps.vault, deps.clock, deps.config);
     this.throttle = new Throttle(deps.clock, deps.config.auth);
+    this.ca = new SshCa(deps.db, deps.vault, deps.clock, deps.config);
   }
 
-  init(): Promise<void> {
-    return this.tokens.init();
+  async init(): Promise<void> {
+    await this.tokens.init();
+    await this.ca.init();
   }
 
   /**
@@ -73,8 +92,12 @@ export class Identity {
    * guessing), then the password (a missing user costs the same scrypt time), then
    * the code, consumed atomically so the same code never works twice.
    */
-  async authenticate(creds: Credentials, channel: Channel): Promise<User> {
-    const { db, audit, clock, config, logger } = this.deps;
+  authenticate(creds: Credentials, channel: Channel): Promise<User> {
+    return this.authenticateWith(creds, channel, { skipPassword: false });
+  }
+
+  private async authenticateWith(creds: Credentials, channel: Channel, options: { skipPassword: boolean }): Promise<User> {
+    const { db, audit, logger } = this.deps;
     const source = creds.source;
     const addrKey: ThrottleKey = `addr:${source ?? 'unknown'}`;
     const fail = async (reason: string, user: User | undefined, error: AirlockError): Promise<never> => {
@@ -123,51 +146,86 @@ export class Identity {
       return fail('unknown_user', undefined, wrong());
     }
     const { user } = record;
-    if (!(await verifyPassword(creds.password, record.passwordHash))) return fail('bad_password', user, wrong());
+    if (!options.skipPassword && !(await verifyPassword(creds.password, record.passwordHash))) return fail('bad_password', user, wrong());
     if (user.status !== 'active') {
       return fail('disabled', user, new AirlockError('ERR_ACCOUNT_DISABLED', 'this account is disabled'));
     }
+    return this.#secondFactor(record, creds.totp, (reason, error) => fail(reason, user, error));
+  }
+
+  /**
+   * A fresh TOTP code alone, for a user who already proved the first factor (an SSH
+   * certificate to a target whose policy wants a new code on every connection).
+   * Same replay rule, back-off and audit as a full login.
+   */
+  async verifyTotp(name: string, code: string, source: string | undefined, channel: Channel): Promise<User> {
+    return this.authenticateWith({ name, password: '', totp: code, source }, channel, { skipPassword: true });
+  }
+
+  async #secondFactor(
+    record: { user: User; totpSecret: string | null; totpLastStep: number | null },
+    code: string,
+    fail: (reason: string, error: AirlockError) => Promise<never>,
+  ): Promise<User> {
+    const { db, clock, config } = this.deps;
+    const { user } = record;
     if (!record.totpSecret) {
-      return fail('mfa_not_enrolled', user, new AirlockError('ERR_OTP_NOT_ENROLLED', 'no verification code is set up for this account; ask an administrator'));
+      return fail('mfa_not_enrolled', new AirlockError('ERR_OTP_NOT_ENROLLED', 'no verification code is set up for this account; ask an administrator'));
     }
-    const check = await checkTotp({
-      secret: record.totpSecret,
-      code: creds.totp,
-      now: clock.now(),
-      window: config.auth.totpWindow,
-      afterStep: record.totpLastStep,
-    });
-    const replayed = () =>
-      new AirlockError('ERR_OTP_REPLAYED', 'this verification code was already used; wait for the next one');
-    if (!check.ok) return fail(check.reason === 'replayed' ? 'otp_replayed' : 'bad_otp', user, check.reason === 'replayed' ? replayed() : wrong());
+    const check = await checkTotp({ secret: record.totpSecret, code, now: clock.now(), window: config.auth.totpWindow, afterStep: record.totpLastStep });
+    const replayed = () => new AirlockError('ERR_OTP_REPLAYED', 'this verification code was already used; wait for the next one');
+    const wrong = () => new AirlockError('ERR_LOGIN_FAILED', 'login failed: wrong user name, password or verification code');
+    if (!check.ok) return fail(check.reason === 'replayed' ? 'otp_replayed' : 'bad_otp', check.reason === 'replayed' ? replayed() : wrong());
     const consumed = await db.transaction(async (tx) => {
       if (!(await this.users.consumeTotpStep(tx, user.id, check.step))) return false;
       await this.throttle.succeed(tx, `user:${user.id}`);
       return true;
     });
-    if (!consumed) return fail('otp_replayed', user, replayed());
+    if (!consumed) return fail('otp_replayed', replayed());
     return user;
   }
 
-  /** Password + TOTP → a login and its API token, which expire together. */
-  async login(creds: Credentials, options: { channel: Channel; ttlMs?: number | undefined }): Promise<LoginResult> {
+  /**
+   * Password + TOTP → a login and its API token, which expire together, and, given
+   * the engineer's public key, an SSH certificate for it that expires with them too.
+   */
+  async login(creds: Credentials, options: LoginOptions): Promise<LoginResult> {
     const { db, audit, config } = this.deps;
     const ttl = options.ttlMs ?? config.auth.loginTtl;
-    if (!(ttl >= 60_000 && ttl <= config.auth.maxLoginTtl)) {
-      throw new AirlockError('ERR_INVALID_INPUT', `login duration must be between 1m and ${config.auth.maxLoginTtl / 60_000}m`);
+    if (!(ttl > 0 && ttl <= config.auth.maxLoginTtl)) {
+      throw new AirlockError('ERR_INVALID_INPUT', `login duration must be at most ${config.auth.maxLoginTtl / 60_000}m`);
     }
+    const publicKey = options.publicKey === undefined ? undefined : parseEd25519PublicKey(options.publicKey);
     const user = await this.authenticate(creds, options.channel);
-    const login = await db.transaction(async (tx) => {
+    const permitForwarding = publicKey && options.permitForwarding ? await options.permitForwarding(user) : false;
+    const { login, certificate } = await db.transaction(async (tx) => {
       const created = await this.logins.create(tx, user.id, ttl, creds.source);
+      let cert: IssuedCertificate | undefined;
+      if (publicKey) {
+        cert = this.ca.issue({
+          publicKey,
+          user: user.name,
+          loginId: created.id,
+          validBefore: created.expiresAt,
+          sourceAddress: options.pinSource && creds.source ? creds.source : undefined,
+          permitForwarding,
+        });
+        await this.logins.setCertificate(tx, created.id, cert.serial, cert.caFingerprint);
+      }
       await audit.append(tx, {
         action: 'auth.login.succeeded',
         outcome: 'success',
         actor: user.name,
         target: user.name,
         source: creds.source,
-        details: { channel: options.channel, loginId: created.id, expiresAt: created.expiresAt.toISOString() },
+        details: {
+          channel: options.channel,
+          loginId: created.id,
+          expiresAt: created.expiresAt.toISOString(),
+          ...(cert ? { certificateSerial: cert.serial.toString(), certificateCa: cert.caFingerprint } : {}),
+        },
       });
-      return created;
+      return { login: created, certificate: cert };
     });
     const token = await this.tokens.sign({
       sub: user.id,
@@ -176,7 +234,27 @@ export class Identity {
       role: user.role,
       exp: Math.floor(login.expiresAt.getTime() / 1000),
     });
-    return { user, login, token };
+    return { user, login, token, ...(certificate ? { certificate } : {}) };
+  }
+
+  /**
+   * An SSH connection authenticated by password + TOTP gets a login of its own
+   * (kind "ssh"), so it has an expiry and can be revoked like any other.
+   */
+  async sshLogin(user: User, source: string | undefined): Promise<Login> {
+    const { db, audit, config } = this.deps;
+    return db.transaction(async (tx) => {
+      const login = await this.logins.create(tx, user.id, config.auth.maxLoginTtl, source, 'ssh');
+      await audit.append(tx, {
+        action: 'auth.login.succeeded',
+        outcome: 'success',
+        actor: user.name,
+        target: user.name,
+        source,
+        details: { channel: 'ssh', method: 'keyboard-interactive', loginId: login.id, expiresAt: login.expiresAt.toISOString() },
+      });
+      return login;
+    });
   }
 
   /**
@@ -231,4 +309,12 @@ export class Identity {
       });
     });
   }
+}
+
+/** "ssh-ed25519 AAAA… [comment]" → the raw 32-byte key; only Ed25519 is certified. */
+export function parseEd25519PublicKey(line: string): Buffer {
+  const [algo, b64] = line.trim().split(/\s+/);
+  const raw = algo === 'ssh-ed25519' && b64 && b64.length < 200 ? plainEd25519(Buffer.from(b64, 'base64')) : undefined;
+  if (!raw) throw new AirlockError('ERR_INVALID_INPUT', 'publicKey must be an OpenSSH Ed25519 public key line ("ssh-ed25519 AAAA…")');
+  return raw;
 }

@@ -15,6 +15,10 @@ export interface Login {
   expiresAt: Date;
   revokedAt: Date | null;
   revokedReason: string | null;
+  /** api: password + TOTP through the API (may carry a certificate); ssh: one SSH connection. */
+  kind: 'api' | 'ssh';
+  certSerial: string | null;
+  certFingerprint: string | null;
 }
 
 interface LoginRow {
@@ -25,6 +29,9 @@ interface LoginRow {
   expires_at: Date;
   revoked_at: Date | null;
   revoked_reason: string | null;
+  kind: 'api' | 'ssh';
+  cert_serial: string | null;
+  cert_fingerprint: string | null;
 }
 
 const toLogin = (r: LoginRow): Login => ({
@@ -35,6 +42,9 @@ const toLogin = (r: LoginRow): Login => ({
   expiresAt: r.expires_at,
   revokedAt: r.revoked_at,
   revokedReason: r.revoked_reason,
+  kind: r.kind,
+  certSerial: r.cert_serial,
+  certFingerprint: r.cert_fingerprint,
 });
 
 export class Logins {
@@ -43,14 +53,14 @@ export class Logins {
     private readonly clock: Clock,
   ) {}
 
-  async create(tx: Queryable, userId: string, ttlMs: number, source: string | undefined): Promise<Login> {
+  async create(tx: Queryable, userId: string, ttlMs: number, source: string | undefined, kind: Login['kind'] = 'api'): Promise<Login> {
     const now = this.clock.now();
     // Whole seconds: JWT times are seconds, and the token must expire with the login.
     const expiresAt = new Date(Math.floor((now.getTime() + ttlMs) / 1000) * 1000);
     const row = (
       await tx.query<LoginRow>(
-        'INSERT INTO logins (id, user_id, source, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
-        [randomUUID(), userId, source ?? null, now, expiresAt],
+        'INSERT INTO logins (id, user_id, source, created_at, expires_at, kind) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+        [randomUUID(), userId, source ?? null, now, expiresAt, kind],
       )
     ).rows[0] as LoginRow;
     return toLogin(row);
@@ -71,6 +81,23 @@ export class Logins {
       )
     ).rows;
     return rows.map(toLogin);
+  }
+
+  /** Records the certificate issued for a login. */
+  async setCertificate(tx: Queryable, id: string, serial: bigint, fingerprint: string): Promise<void> {
+    await tx.query('UPDATE logins SET cert_serial = $2, cert_fingerprint = $3 WHERE id = $1', [id, serial.toString(), fingerprint]);
+  }
+
+  /** Of these login ids, the ones no longer live (revoked or expired): for ending sessions. */
+  async ended(ids: string[]): Promise<Array<{ id: string; reason: string }>> {
+    if (ids.length === 0) return [];
+    const rows = (
+      await this.db.query<{ id: string; revoked_at: Date | null; revoked_reason: string | null }>(
+        'SELECT id, revoked_at, revoked_reason FROM logins WHERE id = ANY($1::uuid[]) AND (revoked_at IS NOT NULL OR expires_at <= $2)',
+        [ids, this.clock.now()],
+      )
+    ).rows;
+    return rows.map((r) => ({ id: r.id, reason: r.revoked_at ? `your login was ended (${r.revoked_reason ?? 'revoked'})` : 'your access has expired' }));
   }
 
   /** Returns the login as revoked now, or undefined if there was no live one. */

@@ -31,6 +31,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [logN, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
+  // Integers only: scrypt throws (rather than fails) on N = 2^15.5 or r = 8.5.
+  if (![logN, r, p].every(Number.isInteger)) return false;
   if (!(logN >= 10 && logN <= 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16)) return false;
   const expected = Buffer.from(parts[5] as string, 'base64url');
   const key = await derive(password.slice(0, MAX_PASSWORD_LENGTH), Buffer.from(parts[4] as string, 'base64url'), logN, r, p);

@@ -8,6 +8,7 @@ import { auditRoutes } from './routes/audit.js';
 import { targetRoutes } from './routes/targets.js';
 import { grantRoutes } from './routes/grants.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { caRoutes } from './routes/ca.js';
 import { authenticate, requireRole, actorOf } from './auth.js';
 import { ROLES } from '../identity/index.js';
 
@@ -70,6 +71,7 @@ export function createApp(s: Services, options: AppOptions = {}): Express {
   api.use('/targets', targetRoutes(s));
   api.use('/grants', grantRoutes(s));
   api.use('/sessions', sessionRoutes(s));
+  api.use('/ca', caRoutes(s));
   api.get('/status', authenticate(s.identity), requireRole(...ROLES), (_req, res) => {
     res.json({ version: options.version ?? null, database: s.db.engine, masterKey: s.vault.fingerprint, ...(options.status?.() ?? {}) });
   });

@@ -3,25 +3,76 @@ import { ApiClient, forgetLogin, readStoredLogin, serverUrl, storeLogin } from '
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 import { promptHidden, promptLine, readStdin } from '../secrets-input.js';
+import { newKeyPair, removeSshFiles, writeSshFiles } from '../ssh-files.js';
+import type { SshFiles } from '../ssh-files.js';
+import { fingerprint } from '../../gateway/ssh-wire.js';
 
 interface LoginResponse {
   token: string;
   login: { id: string; expiresAt: string; createdAt: string; source: string | null; userId: string };
   user: { name: string; role: string };
+  certificate?: { line: string; serial: string; keyId: string; ca: string };
 }
 
-export async function loginVerb(ctx: VerbContext, o: { user?: string; passwordStdin?: boolean; totp?: string; ttl?: string }): Promise<number> {
+export async function loginVerb(
+  ctx: VerbContext,
+  o: { user?: string; passwordStdin?: boolean; totp?: string; ttl?: string; ssh?: boolean; pinSource?: boolean },
+): Promise<number> {
   if (o.passwordStdin && !o.totp) throw new AirlockError('ERR_INVALID_INPUT', 'with --password-stdin, pass the verification code with --totp');
   const user = o.user ?? (await promptLine('User: ', '--user'));
   const password = o.passwordStdin ? await readStdin() : await promptHidden('Password: ', '--password-stdin');
   const totp = o.totp ?? (await promptLine('Verification code: ', '--totp'));
   const url = serverUrl(ctx.opts.url);
-  const res = await new ApiClient(url).post<LoginResponse>('/api/v1/login', { user, password, totp, ...(o.ttl ? { ttl: o.ttl } : {}) });
-  const file = storeLogin({ url, token: res.token, user: res.user.name, role: res.user.role, loginId: res.login.id, expiresAt: res.login.expiresAt });
-  ctx.out.result(
-    { user: res.user, login: res.login, url, credentials: file },
-    `Logged in to ${url} as ${res.user.name} (${res.user.role}) until ${res.login.expiresAt}.\nLogin id ${res.login.id}; token stored in ${file}.`,
-  );
+  // The key pair is made here; only the public half is sent to be certified.
+  const keys = o.ssh === false ? undefined : newKeyPair();
+  const res = await new ApiClient(url).post<LoginResponse>('/api/v1/login', {
+    user,
+    password,
+    totp,
+    ...(o.ttl ? { ttl: o.ttl } : {}),
+    ...(keys ? { publicKey: keys.publicKey } : {}),
+    ...(o.pinSource ? { pinSource: true } : {}),
+  });
+  let ssh: { files: SshFiles; host: string; port: number; fingerprint: string } | undefined;
+  if (keys && res.certificate) {
+    const client = new ApiClient(url, res.token);
+    const status = await client.get<{ ssh: string; sshHostKeyLine: string }>('/api/v1/status');
+    const { targets } = await client.get<{ targets: Array<{ name: string }> }>('/api/v1/targets');
+    const port = Number(status.ssh.slice(status.ssh.lastIndexOf(':') + 1));
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    const files = writeSshFiles({
+      privateKey: keys.privateKey,
+      publicKey: keys.publicKey,
+      certificate: res.certificate.line,
+      user: res.user.name,
+      sshHost: host,
+      sshPort: port,
+      hostKeyLine: status.sshHostKeyLine,
+      targets: targets.map((t) => t.name),
+      expiresAt: res.login.expiresAt,
+    });
+    ssh = { files, host, port, fingerprint: fingerprint(Buffer.from(keys.publicKey.split(/\s+/)[1] as string, 'base64')) };
+  }
+  const file = storeLogin({
+    url,
+    token: res.token,
+    user: res.user.name,
+    role: res.user.role,
+    loginId: res.login.id,
+    expiresAt: res.login.expiresAt,
+    ...(ssh && res.certificate
+      ? { certificate: { serial: res.certificate.serial, keyId: res.certificate.keyId, ca: res.certificate.ca, file: ssh.files.certificate, fingerprint: ssh.fingerprint } }
+      : {}),
+  });
+  const lines = [`Logged in to ${url} as ${res.user.name} (${res.user.role}) until ${res.login.expiresAt}.`, `Login id ${res.login.id}; API token stored in ${file}.`];
+  if (ssh) {
+    lines.push(
+      `SSH certificate (serial ${res.certificate?.serial}) for key ${ssh.fingerprint}, valid until ${res.login.expiresAt}.`,
+      `Connect with:  ssh -F ${ssh.files.config} TARGET`,
+      `          or:  ssh -i ${ssh.files.key} -p ${ssh.port} ${res.user.name}@TARGET@${ssh.host}`,
+    );
+  }
+  ctx.out.result({ user: res.user, login: res.login, url, credentials: file, ssh: ssh ? { ...ssh.files, host: ssh.host, port: ssh.port } : null }, lines.join('\n'));
   return EXIT.ok;
 }
 
@@ -39,6 +90,7 @@ export async function logoutVerb(ctx: VerbContext): Promise<number> {
     if (!(isAirlockError(err) && ['ERR_TOKEN_EXPIRED', 'ERR_TOKEN_REVOKED', 'ERR_TOKEN_INVALID', 'ERR_ACCOUNT_DISABLED'].includes(err.code))) throw err;
   }
   forgetLogin();
+  removeSshFiles();
   ctx.out.result({ loggedOut: true, loginId: stored.loginId }, `Logged out ${stored.user} (login ${stored.loginId} revoked).`);
   return EXIT.ok;
 }
@@ -72,6 +124,7 @@ export async function statusVerb(ctx: VerbContext): Promise<number> {
       `server:    ${url} (airlock ${String(status['version'])}, ${String(status['database'])} database)`,
       `user:      ${me.user.name} (${me.user.role})`,
       `login:     ${me.login.id}, valid until ${me.login.expiresAt}`,
+      ...(stored.certificate ? [`ssh cert:  serial ${stored.certificate.serial}, key ${stored.certificate.fingerprint}, CA ${stored.certificate.ca}`, `           ${stored.certificate.file}`] : []),
       ...Object.entries(status)
         .filter(([k]) => !['version', 'database'].includes(k))
         .map(([k, v]) => `${(k + ':').padEnd(10)} ${typeof v === 'string' ? v : JSON.stringify(v)}`),
@@ -83,5 +136,20 @@ export async function statusVerb(ctx: VerbContext): Promise<number> {
 export async function keysRotate(ctx: VerbContext): Promise<number> {
   const { kid } = await ctx.api().post<{ kid: string }>('/api/v1/keys/rotate');
   ctx.out.result({ kid }, `New API signing key ${kid}; older keys verify until their tokens expire.`);
+  return EXIT.ok;
+}
+
+export async function caShow(ctx: VerbContext): Promise<number> {
+  const { keys } = await ctx.api().get<{ keys: Array<{ line: string; fingerprint: string; signing: boolean; retiredAt: string | null }> }>('/api/v1/ca');
+  ctx.out.result(keys, () =>
+    keys.map((k) => `${k.line}\n  ${k.fingerprint} ${k.signing ? '(signing)' : `(verifying only; retired ${k.retiredAt})`}`).join('\n'),
+  );
+  return EXIT.ok;
+}
+
+export async function caRotate(ctx: VerbContext): Promise<number> {
+  const { keys } = await ctx.api().post<{ keys: Array<{ line: string; fingerprint: string; signing: boolean }> }>('/api/v1/ca/rotate');
+  const signing = keys.find((k) => k.signing);
+  ctx.out.result(keys, `New SSH user CA key ${signing?.fingerprint}; certificates from older keys keep working until they expire.`);
   return EXIT.ok;
 }

@@ -14,6 +14,10 @@ const loginBody = z.strictObject({
   totp: z.string().min(1).max(16),
   /** How long the login should last, e.g. "1h"; capped by auth.maxLoginTtl. */
   ttl: z.string().max(16).optional(),
+  /** The engineer's Ed25519 public key ("ssh-ed25519 AAAA…") to certify for SSH. */
+  publicKey: z.string().max(1024).optional(),
+  /** Pin the certificate to the address this login comes from. */
+  pinSource: z.boolean().optional(),
 });
 
 export function publicUser(u: User) {
@@ -31,7 +35,17 @@ export function publicUser(u: User) {
 }
 
 export function publicLogin(l: Login) {
-  return { id: l.id, userId: l.userId, source: l.source, createdAt: l.createdAt, expiresAt: l.expiresAt, revokedAt: l.revokedAt, revokedReason: l.revokedReason };
+  return {
+    id: l.id,
+    userId: l.userId,
+    kind: l.kind,
+    source: l.source,
+    createdAt: l.createdAt,
+    expiresAt: l.expiresAt,
+    revokedAt: l.revokedAt,
+    revokedReason: l.revokedReason,
+    certSerial: l.certSerial,
+  };
 }
 
 export function authRoutes(s: Services): Router {
@@ -41,11 +55,27 @@ export function authRoutes(s: Services): Router {
   r.post('/login', async (req, res) => {
     const parsed = loginBody.safeParse(req.body);
     if (!parsed.success) throw fromZod(parsed.error);
-    const { user, password, totp, ttl } = parsed.data;
+    const { user, password, totp, ttl, publicKey, pinSource } = parsed.data;
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
-    if (ttl !== undefined && ttlMs === undefined) throw new AirlockError('ERR_INVALID_INPUT', 'invalid request: ttl: expected a duration like 30m or 8h');
-    const result = await s.identity.login({ name: user, password, totp, source: clientAddress(req) }, { channel: 'api', ttlMs });
-    res.status(201).json({ token: result.token, login: publicLogin(result.login), user: publicUser(result.user) });
+    if (ttl !== undefined && (ttlMs === undefined || ttlMs < 60_000)) throw new AirlockError('ERR_INVALID_INPUT', 'invalid request: ttl: expected a duration of at least 1m, like 30m or 8h');
+    const result = await s.identity.login(
+      { name: user, password, totp, source: clientAddress(req) },
+      {
+        channel: 'api',
+        ttlMs,
+        publicKey,
+        pinSource,
+        permitForwarding: async (u) => (await s.grants.list({ userId: u.id, live: true })).some((g) => g.allowForwarding),
+      },
+    );
+    res.status(201).json({
+      token: result.token,
+      login: publicLogin(result.login),
+      user: publicUser(result.user),
+      ...(result.certificate
+        ? { certificate: { line: result.certificate.line, serial: result.certificate.serial.toString(), keyId: result.certificate.keyId, ca: result.certificate.caFingerprint } }
+        : {}),
+    });
   });
 
   r.post('/logout', auth, async (req, res) => {
