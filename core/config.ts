@@ -38,10 +38,12 @@ const listen = z.string().transform((v, ctx) => {
   return parsed;
 });
 
+const MAX_DURATION = 400 * 86_400_000;
+
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = typeof v === 'number' ? v : parseDuration(v);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like 90s, 15m or 8h, got "${v}"` });
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 0 || ms > MAX_DURATION) {
+    ctx.addIssue({ code: 'custom', message: `expected a whole duration up to 400d, like 90s, 15m or 8h, got "${v}"` });
     return z.NEVER;
   }
   return ms;
@@ -208,12 +210,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new AirlockError('ERR_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;
-  if (config.auth.loginTtl > config.auth.maxLoginTtl) {
-    throw new AirlockError('ERR_CONFIG_INVALID', 'invalid configuration:\n  auth.loginTtl: longer than auth.maxLoginTtl');
-  }
-  if (config.auth.loginTtl < 60_000) {
-    throw new AirlockError('ERR_CONFIG_INVALID', 'invalid configuration:\n  auth.loginTtl: must be at least 1m');
-  }
+  const cross = (path: string, message: string) => {
+    const from = origin.get(path) ?? (file ? `in ${file}` : 'default');
+    return new AirlockError('ERR_CONFIG_INVALID', `invalid configuration:\n  ${path}: ${message} [${from}]`);
+  };
+  if (config.auth.loginTtl > config.auth.maxLoginTtl) throw cross('auth.loginTtl', 'longer than auth.maxLoginTtl');
+  if (config.auth.loginTtl < 60_000) throw cross('auth.loginTtl', 'must be at least 1m');
+  if (config.auth.baseBackoff > config.auth.maxBackoff) throw cross('auth.baseBackoff', 'longer than auth.maxBackoff');
   return deepFreeze({ ...config, dataDir: resolve(config.dataDir), nodeName: config.nodeName ?? hostname(), configFile: file });
 }
 
