@@ -21,6 +21,18 @@ export async function startServer(services: Services): Promise<RunningServer> {
   const { config, logger, audit } = services;
   const interrupted = await services.sessions.markInterrupted();
   if (interrupted) logger.warn({ sessions: interrupted }, 'sessions left active by an earlier crash were marked interrupted');
+  const cut = await services.recordings.markInterrupted();
+  if (cut) logger.warn({ recordings: cut }, 'recordings left open by an earlier crash were marked interrupted');
+  // Fail closed from the start: no sessions while the recording store is not writable.
+  if (!(await services.recordings.checkHealth())) logger.error({ problem: services.recordings.problem }, 'recording storage is not writable: sessions are refused');
+  const prune = () =>
+    void services.recordings
+      .prune()
+      .then((n) => n && logger.info({ deleted: n }, 'recordings past retention deleted'))
+      .catch((err: unknown) => logger.error({ err }, 'recording retention failed'));
+  prune();
+  const pruneTimer = setInterval(prune, 24 * 3_600_000);
+  pruneTimer.unref();
 
   const hostKey = loadOrCreateHostKey(config.dataDir);
   const ssh = new SshGateway(services, hostKey);
@@ -31,6 +43,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
 
   const app = createApp(services, {
     version: VERSION,
+    readiness: { recordings: async () => services.recordings.readiness() },
     status: () => ({
       ssh: `${sshAddress.host}:${sshAddress.port}`,
       sshHostKey: hostKey.fingerprint,
@@ -42,6 +55,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   try {
     web = await startWebServer(app, config.web.listen);
   } catch (err) {
+    clearInterval(pruneTimer);
     watch.stop();
     await ssh.close();
     throw err;
@@ -58,6 +72,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     ssh,
     sshAddress,
     async close() {
+      clearInterval(pruneTimer);
       watch.stop();
       await ssh.close();
       await web.close();

@@ -11,6 +11,8 @@ import type { Vault } from '../core/vault.js';
 import { Identity } from '../identity/index.js';
 import { AccessPolicy, Grants, Targets } from '../approvals/index.js';
 import { SessionRegistry } from '../gateway/sessions.js';
+import { FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
+import { join } from 'node:path';
 
 /**
  * Everything a running airlock holds, built once from the configuration and passed
@@ -29,6 +31,8 @@ export interface Services {
   grants: Grants;
   policy: AccessPolicy;
   sessions: SessionRegistry;
+  recordings: Recordings;
+  recordingKeys: RecordingKeys;
   close(): Promise<void>;
 }
 
@@ -59,8 +63,30 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const grants = new Grants(db, audit, clock);
     const policy = new AccessPolicy(targets, grants);
     const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
+    const recordingKeys = new RecordingKeys(db, vault, clock);
+    await recordingKeys.init();
+    const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
+    const recordings = new Recordings({ db, audit, clock, logger, keys: recordingKeys, store, config });
     logger.debug({ engine: db.engine, masterKey: vault.fingerprint }, 'services ready');
-    return { config, logger, clock, db, vault, audit, identity, targets, grants, policy, sessions, close: () => db.close() };
+    return {
+      config,
+      logger,
+      clock,
+      db,
+      vault,
+      audit,
+      identity,
+      targets,
+      grants,
+      policy,
+      sessions,
+      recordings,
+      recordingKeys,
+      async close() {
+        recordings.stop();
+        await db.close();
+      },
+    };
   } catch (err) {
     await db.close();
     throw err;

@@ -97,6 +97,26 @@ const schema = z.strictObject({
       banner: z.string().max(2000).default('airlock: authorized access only. Sessions are recorded and audited.\n'),
     })
     .prefault({}),
+  recordings: z
+    .strictObject({
+      /** Where recordings are written; default <dataDir>/recordings. */
+      dir: z.string().min(1).optional(),
+      /** Signed checkpoint (and fdatasync) interval. */
+      checkpointInterval: duration.default(30_000),
+      /** Buffered events reach the file at least this often … */
+      flushInterval: duration.default(1000),
+      /** … or once this many bytes wait. */
+      flushBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(64 * 1024),
+      /** Days a recording is kept, by the target's sensitivity. */
+      retentionDays: z
+        .strictObject({
+          standard: z.number().int().min(1).max(36_500).default(365),
+          sensitive: z.number().int().min(1).max(36_500).default(365),
+          critical: z.number().int().min(1).max(36_500).default(365),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** This node's name in session rows (several nodes can share one database). */
   nodeName: z.string().min(1).max(128).optional(),
   web: z

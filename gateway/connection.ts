@@ -25,6 +25,7 @@ import type { LiveSession } from './sessions.js';
 import { SftpObserver } from './sftp-observer.js';
 import { parseSshUser } from './ssh-user.js';
 import type { SshUser } from './ssh-user.js';
+import type { LiveRecording, Recorder } from '../recordings/index.js';
 
 /**
  * One engineer's SSH connection through airlock: authentication, the policy check,
@@ -49,6 +50,12 @@ interface TargetLink {
   session: LiveSession;
 }
 
+/** What a session channel's requests (resize, signal) need to reach. */
+interface ChannelState {
+  target?: ClientChannel;
+  recorder?: Recorder;
+}
+
 type EndStatus = { status: 'closed' | 'terminated' | 'failed'; reason: string };
 
 export class GatewayConnection {
@@ -62,6 +69,9 @@ export class GatewayConnection {
   #channels = new Set<ServerChannel>();
   #lastExit: ExitInfo | undefined;
   #end: EndStatus = { status: 'closed', reason: 'engineer disconnected' };
+  #channelIndex = 0;
+  #recordings = new Set<LiveRecording>();
+  #recordingsDone: Array<Promise<void>> = [];
   #closed = false;
   #settled!: () => void;
   /** Resolves once the connection is closed and its session row completed. */
@@ -260,6 +270,7 @@ export class GatewayConnection {
       throw new AirlockError('ERR_FORBIDDEN', decision.reason);
     }
     const { scope } = decision;
+    this.deps.recordings.assertHealthy(); // fail closed: nothing runs unrecorded
     if (sessions.count() >= config.ssh.maxSessions) throw new AirlockError('ERR_UNAVAILABLE', 'airlock is at its session limit; try again later');
     if (sessions.countFor(user.id) >= config.ssh.maxSessionsPerUser) {
       throw new AirlockError('ERR_FORBIDDEN', `you already have ${config.ssh.maxSessionsPerUser} open sessions; close one first`);
@@ -322,11 +333,8 @@ export class GatewayConnection {
     const s = accept();
     let pty: PseudoTtyInfo | undefined;
     const env: Record<string, string> = {};
-    let target: ClientChannel | undefined;
+    const state: ChannelState = {};
     let started = false;
-    const setTarget = (ch: ClientChannel) => {
-      target = ch;
-    };
 
     s.on('pty', (ok, no, info) => {
       if (!validTerm(info)) return no?.();
@@ -336,7 +344,8 @@ export class GatewayConnection {
     s.on('window-change', (ok, no, info) => {
       if (!validSize(info)) return no?.();
       if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
-      target?.setWindow(info.rows, info.cols, info.height, info.width);
+      state.target?.setWindow(info.rows, info.cols, info.height, info.width);
+      state.recorder?.resize(info.cols, info.rows);
       ok?.();
     });
     s.on('env', (ok, no, info) => {
@@ -345,7 +354,10 @@ export class GatewayConnection {
       ok?.();
     });
     s.on('signal', (ok, _no, info) => {
-      if (/^[A-Z0-9]{1,16}$/.test(info.name)) target?.signal(info.name);
+      if (/^[A-Z0-9]{1,16}$/.test(info.name)) {
+        state.target?.signal(info.name);
+        state.recorder?.marker(`signal ${info.name}`);
+      }
       ok?.();
     });
     s.on('auth-agent', (_ok, no) => {
@@ -361,12 +373,12 @@ export class GatewayConnection {
       started = true;
       // Accepted at once: OpenSSH may send EOF right after (NOTES.md), and a
       // deferred accept would then find the channel gone.
-      void this.#startChannel(ok(), 'shell', pty, env, undefined, setTarget);
+      void this.#startChannel(ok(), 'shell', pty, env, undefined, state);
     });
     s.on('exec', (ok, no, info) => {
       if (started || info.command.length > MAX_COMMAND) return no?.();
       started = true;
-      void this.#startChannel(ok(), 'exec', pty, env, info.command, setTarget);
+      void this.#startChannel(ok(), 'exec', pty, env, info.command, state);
     });
     s.on('subsystem', (ok, no, info) => {
       if (started || info.name !== 'sftp') {
@@ -385,12 +397,13 @@ export class GatewayConnection {
     pty: PseudoTtyInfo | undefined,
     env: Record<string, string>,
     command: string | undefined,
-    setTarget: (ch: ClientChannel) => void,
+    state: ChannelState,
   ): Promise<void> {
     if (!ch) return;
     this.#track(ch);
     const nl = pty ? '\r\n' : '\n';
     let link: TargetLink;
+    let rec: LiveRecording;
     try {
       if (!this.#link) {
         if (kind !== 'shell' || !pty) throw new AirlockError('ERR_INVALID_INPUT', 'name a target: ssh user@TARGET@airlock');
@@ -400,18 +413,64 @@ export class GatewayConnection {
         this.#link = this.#connect(choice, this.#spec.login);
       }
       link = await this.#link;
+      // The recording exists before a single byte reaches the target.
+      rec = await this.#record(link, pty ? 'terminal' : 'exec', pty, command);
     } catch (err) {
       return this.#deny(ch, err, nl);
     }
+    state.recorder = rec.recorder;
     const window = pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height, modes: pty.modes } : undefined;
     const opened = (err: Error | undefined, targetCh: ClientChannel) => {
-      if (err) return this.#deny(ch, new AirlockError('ERR_UNAVAILABLE', `the target refused the ${kind}`, { cause: err }), nl);
-      setTarget(targetCh);
+      if (err) {
+        this.#finishRecording(rec);
+        return this.#deny(ch, new AirlockError('ERR_UNAVAILABLE', `the target refused the ${kind}`, { cause: err }), nl);
+      }
+      state.target = targetCh;
       this.#recordChannel(link.session, { kind, ...(command !== undefined ? { command } : {}) });
-      relayChannel(ch, targetCh, this.#byteHooks(link.session));
+      const hooks = this.#byteHooks(link.session);
+      relayChannel(ch, targetCh, {
+        ...hooks,
+        onInput: (d) => {
+          hooks.onInput(d);
+          rec.recorder.input(d);
+        },
+        record: rec.recorder,
+        onClosed: () => this.#finishRecording(rec),
+      });
     };
     if (kind === 'shell') link.client.shell(window ?? false, { env }, opened);
     else link.client.exec(command as string, { env, ...(window ? { pty: window } : {}) }, opened);
+  }
+
+  async #record(link: TargetLink, kind: 'terminal' | 'exec' | 'sftp', pty: PseudoTtyInfo | undefined, command?: string): Promise<LiveRecording> {
+    const { session, scope } = link;
+    const rec = await this.deps.recordings.start({
+      sessionId: session.id,
+      channelIndex: ++this.#channelIndex,
+      kind,
+      user: session.userName,
+      target: session.targetName,
+      login: session.login,
+      source: this.source,
+      sensitivity: scope.target.sensitivity,
+      width: pty?.cols ?? 80,
+      height: pty?.rows ?? 24,
+      term: pty?.term,
+      command,
+    });
+    this.#recordings.add(rec);
+    rec.recorder.once('failed', () => this.terminate('airlock could not write the recording of this session, so the session was ended', 'failed'));
+    return rec;
+  }
+
+  #finishRecording(rec: LiveRecording): void {
+    if (!this.#recordings.delete(rec)) return;
+    this.#recordingsDone.push(rec.finish().catch((err: unknown) => this.deps.logger.error({ err, recording: rec.id }, 'cannot seal a recording')));
+  }
+
+  /** A gateway event, marked in every live recording of this connection. */
+  #marker(text: string): void {
+    for (const rec of this.#recordings) rec.recorder.marker(text);
   }
 
   async #startSftp(ok: AcceptConnection<ServerChannel>, no: RejectConnection | undefined): Promise<void> {
@@ -426,16 +485,26 @@ export class GatewayConnection {
       this.#refused('sftp', {});
       return;
     }
+    let rec: LiveRecording;
+    try {
+      rec = await this.#record(link, 'sftp', undefined);
+    } catch {
+      return no?.();
+    }
     const ch = ok();
-    if (!ch) return;
+    if (!ch) return this.#finishRecording(rec);
     this.#track(ch);
     const { session } = link;
     link.client.subsys('sftp', (err, targetCh) => {
-      if (err) return this.#deny(ch, new AirlockError('ERR_UNAVAILABLE', 'the target refused SFTP', { cause: err }), '\n');
+      if (err) {
+        this.#finishRecording(rec);
+        return this.#deny(ch, new AirlockError('ERR_UNAVAILABLE', 'the target refused SFTP', { cause: err }), '\n');
+      }
       this.#recordChannel(session, { kind: 'sftp' });
       const observer = new SftpObserver(
         (op) => {
           this.deps.sessions.addFileOp(session, op);
+          rec.recorder.marker(JSON.stringify({ sftp: op }));
           this.deps.logger.info({ session: session.id, user: session.userName, target: session.targetName, ...op }, 'sftp file operation');
         },
         (reason) => this.deps.logger.warn({ session: session.id, reason }, 'sftp observation stopped'),
@@ -450,7 +519,10 @@ export class GatewayConnection {
           hooks.onOutput(d);
           observer.response(d);
         },
-        onClosed: () => observer.end(),
+        onClosed: () => {
+          observer.end();
+          this.#finishRecording(rec);
+        },
       });
     });
   }
@@ -486,6 +558,7 @@ export class GatewayConnection {
 
   #recordChannel(session: LiveSession, record: { kind: 'shell' | 'exec' | 'sftp' | 'direct-tcpip' | 'forwarded-tcpip'; command?: string; detail?: string }): void {
     session.channels.push({ ...record, at: this.deps.clock.now().toISOString() });
+    if (record.kind === 'direct-tcpip' || record.kind === 'forwarded-tcpip') this.#marker(`${record.kind} ${record.detail ?? ''}`);
     void this.deps.audit.record({
       action: `session.${record.kind}`,
       outcome: 'success',
@@ -611,6 +684,7 @@ export class GatewayConnection {
 
   /** Writes a line to every open channel of the engineer (warnings). */
   notify(message: string): void {
+    this.#marker(`airlock: ${message}`);
     for (const ch of this.#channels) {
       try {
         ch.stderr.write(`\r\nairlock: ${message}\r\n`);
@@ -639,6 +713,8 @@ export class GatewayConnection {
   }
 
   async #completeSession(): Promise<void> {
+    for (const rec of [...this.#recordings]) this.#finishRecording(rec);
+    await Promise.allSettled(this.#recordingsDone);
     let link: TargetLink | undefined;
     try {
       link = await this.#link;

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessPolicy, Targets } from '../approvals/index.js';
 import type { SessionRegistry } from './sessions.js';
+import type { Recordings } from '../recordings/index.js';
 
 /** What the gateway needs from the rest of airlock. */
 export interface GatewayDeps {
@@ -16,4 +17,5 @@ export interface GatewayDeps {
   policy: AccessPolicy;
   targets: Targets;
   sessions: SessionRegistry;
+  recordings: Recordings;
 }

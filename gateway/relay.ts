@@ -1,5 +1,6 @@
 import type { ServerChannel, ClientChannel } from 'ssh2';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
+import type { Duplex, Readable, Writable, TransformCallback } from 'node:stream';
 
 /**
  * Relays one channel between the engineer (server side of airlock) and the target
@@ -23,6 +24,33 @@ export interface RelayHooks {
   onExit?(exit: ExitInfo): void;
   /** Both sides are closed. */
   onClosed?(exit: ExitInfo | undefined): void;
+  /**
+   * The recorder, in the path of the target's output: output waits while it is
+   * backlogged, so a slow disk slows the session instead of filling memory.
+   */
+  record?: RecordTap;
+}
+
+export interface RecordTap {
+  output(data: Buffer): void;
+  stderr(data: Buffer): void;
+  readonly backlogged: boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+class Tap extends Transform {
+  constructor(
+    private readonly observe: (data: Buffer) => void,
+    private readonly gate: RecordTap,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.observe(chunk);
+    if (this.gate.backlogged) this.gate.once('drain', () => done(null, chunk));
+    else done(null, chunk);
+  }
 }
 
 export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean; message: string };
@@ -33,10 +61,14 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
 
   if (hooks.onInput) client.on('data', hooks.onInput);
   if (hooks.onOutput) target.on('data', hooks.onOutput);
-  if (hooks.onStderr) target.stderr.on('data', hooks.onStderr);
+  if (hooks.onStderr) (target.stderr as Readable).on('data', hooks.onStderr);
 
-  target.pipe(client, { end: false });
-  target.stderr.pipe(client.stderr, { end: false });
+  const rec = hooks.record;
+  const targetErr = target.stderr as Readable;
+  const stdout: Readable = rec ? target.pipe(new Tap((d) => rec.output(d), rec)) : target;
+  const stderr: Readable = rec ? targetErr.pipe(new Tap((d) => rec.stderr(d), rec)) : targetErr;
+  stdout.pipe(client, { end: false });
+  stderr.pipe(client.stderr, { end: false });
   client.pipe(target); // engineer's EOF → target.end() → EOF to the target
 
   target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
@@ -53,7 +85,7 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   target.once('close', () => {
     void (async () => {
       // All output the target sent must reach the engineer before exit and close.
-      await Promise.all([ended(target), ended(target.stderr)]);
+      await Promise.all([ended(stdout), ended(stderr)]);
       await Promise.all([flushed(client), flushed(client.stderr)]);
       if (client.writable) {
         if (exit && 'code' in exit) client.exit(exit.code);
@@ -65,7 +97,7 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   });
 
   client.once('close', () => {
-    target.unpipe(client);
+    stdout.unpipe(client);
     target.close();
     finish();
   });

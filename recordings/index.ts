@@ -1,0 +1,12 @@
+export { Recordings } from './recordings.js';
+export type { RecordingRow, RecordingKind, RecordingStatus, LiveRecording, StartRecording } from './recordings.js';
+export { RecordingKeys, keyFingerprint } from './keys.js';
+export type { RecordingKey } from './keys.js';
+export { FileRecordingStore, recordingPath } from './store.js';
+export type { RecordingStore } from './store.js';
+export { Recorder } from './recorder.js';
+export { verifyChain, describeProblem, Chain, nextHead, ZERO_HEAD } from './integrity.js';
+export type { VerifyReport, VerifyProblem, ChainEntry, CheckpointEntry, RangeEntry } from './integrity.js';
+export { parseCast, eventLine, headerLine } from './asciicast.js';
+export type { CastHeader, ParsedCast } from './asciicast.js';
+export { InputRedactor, REDACTED } from './redactor.js';

@@ -1,0 +1,216 @@
+import { createHash, sign, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json.js';
+
+/**
+ * The integrity chain beside each recording (FILE.chain, JSON lines). A recording
+ * is only ever appended to, in flushed byte ranges. For range i (offset, length):
+ *
+ *   range_i = SHA-256(bytes)
+ *   head_i  = SHA-256(head_{i-1} || uint64be(offset) || uint64be(length) || range_i),  head_0 = 32 zero bytes
+ *
+ * and the chain file gets {"t":"range","i":i,"off":offset,"len":length,"range":hex,"head":hex}.
+ * Every 30 s (configurable) and at close, a checkpoint is signed with the
+ * recording key (Ed25519 over the canonical JSON of the checkpoint body):
+ *
+ *   {"t":"checkpoint","body":{"session":…,"recording":…,"length":…,"head":hex,"entries":n,"time":iso,"final":bool},
+ *    "key":sha256-of-spki-hex,"sig":base64}
+ *
+ * Anyone with the public key can re-hash the file range by range, follow the heads,
+ * and check the signatures: that is all `verify` does.
+ */
+export const ZERO_HEAD: Buffer = Buffer.alloc(32);
+
+export interface RangeEntry {
+  t: 'range';
+  i: number;
+  off: number;
+  len: number;
+  range: string;
+  head: string;
+}
+
+export interface CheckpointBody {
+  session: string;
+  recording: string;
+  length: number;
+  head: string;
+  entries: number;
+  time: string;
+  final: boolean;
+}
+
+export interface CheckpointEntry {
+  t: 'checkpoint';
+  body: CheckpointBody;
+  key: string;
+  sig: string;
+}
+
+export type ChainEntry = RangeEntry | CheckpointEntry;
+
+export function nextHead(prev: Buffer, offset: number, length: number, rangeHash: Buffer): Buffer {
+  const meta = Buffer.alloc(16);
+  meta.writeBigUInt64BE(BigInt(offset), 0);
+  meta.writeBigUInt64BE(BigInt(length), 8);
+  return createHash('sha256').update(prev).update(meta).update(rangeHash).digest();
+}
+
+/** Keeps the running chain for one recording as ranges are flushed. */
+export class Chain {
+  head: Buffer = ZERO_HEAD;
+  length = 0;
+  entries = 0;
+
+  add(data: Buffer): RangeEntry {
+    const range = createHash('sha256').update(data).digest();
+    this.head = nextHead(this.head, this.length, data.length, range);
+    const entry: RangeEntry = { t: 'range', i: this.entries, off: this.length, len: data.length, range: range.toString('hex'), head: this.head.toString('hex') };
+    this.length += data.length;
+    this.entries++;
+    return entry;
+  }
+
+  checkpoint(ids: { session: string; recording: string }, time: Date, final: boolean, key: { privateKey: KeyObject; fingerprint: string }): CheckpointEntry {
+    const body: CheckpointBody = { ...ids, length: this.length, head: this.head.toString('hex'), entries: this.entries, time: time.toISOString(), final };
+    return { t: 'checkpoint', body, key: key.fingerprint, sig: sign(null, Buffer.from(canonicalJson(body)), key.privateKey).toString('base64') };
+  }
+}
+
+export type VerifyProblem =
+  | { kind: 'range_changed'; index: number; offset: number; length: number }
+  | { kind: 'truncated'; expected: number; actual: number }
+  | { kind: 'extended'; expected: number; actual: number; covered: number }
+  | { kind: 'chain_broken'; index: number; detail: string }
+  | { kind: 'bad_signature'; checkpoint: number; detail: string }
+  | { kind: 'unknown_key'; checkpoint: number; key: string }
+  | { kind: 'no_checkpoint' }
+  | { kind: 'not_final' }
+  | { kind: 'database_mismatch'; detail: string }
+  | { kind: 'unreadable'; detail: string };
+
+export interface VerifyReport {
+  ok: boolean;
+  /** Bytes covered by the last valid signed checkpoint. */
+  verifiedLength: number;
+  fileLength: number;
+  checkpoints: number;
+  final: boolean;
+  problems: VerifyProblem[];
+  summary: string;
+}
+
+/**
+ * Verifies a recording against its chain file and the recording public keys
+ * (by fingerprint). `expect` is what the database recorded at close, if any.
+ */
+export function verifyChain(options: {
+  file: Buffer;
+  chainText: string;
+  keys: Map<string, KeyObject>;
+  expect?: { length: number; head: string } | undefined;
+  /** An interrupted recording has no final checkpoint; that alone is not a problem. */
+  allowUnfinished?: boolean;
+}): VerifyReport {
+  const problems: VerifyProblem[] = [];
+  const entries: ChainEntry[] = [];
+  const lines = options.chainText.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n] as string;
+    if (!line.trim()) continue;
+    try {
+      entries.push(JSON.parse(line) as ChainEntry);
+    } catch {
+      // A torn last line after a crash is expected; anything earlier is damage.
+      if (n < lines.length - 2) problems.push({ kind: 'chain_broken', index: n, detail: `line ${n + 1} of the chain file is not JSON` });
+    }
+  }
+  let head: Buffer = ZERO_HEAD;
+  let offset = 0;
+  let index = 0;
+  let checkpoints = 0;
+  let verifiedLength = 0;
+  let final = false;
+  const headAt = new Map<number, string>(); // entries count → head after them
+  headAt.set(0, ZERO_HEAD.toString('hex'));
+  for (const e of entries) {
+    if (e.t === 'range') {
+      if (e.i !== index || e.off !== offset) {
+        problems.push({ kind: 'chain_broken', index, detail: `entry ${index} is out of place (says #${e.i} at offset ${e.off}; expected offset ${offset})` });
+        break;
+      }
+      if (offset + e.len > options.file.length) {
+        problems.push({ kind: 'truncated', expected: offset + e.len, actual: options.file.length });
+        break;
+      }
+      const range = createHash('sha256').update(options.file.subarray(offset, offset + e.len)).digest();
+      if (range.toString('hex') !== e.range) problems.push({ kind: 'range_changed', index, offset, length: e.len });
+      const expectedHead = nextHead(head, offset, e.len, Buffer.from(e.range, 'hex'));
+      if (expectedHead.toString('hex') !== e.head) {
+        problems.push({ kind: 'chain_broken', index, detail: `entry ${index}'s head does not follow from the entry before it` });
+        break;
+      }
+      head = expectedHead;
+      offset += e.len;
+      index++;
+      headAt.set(index, e.head);
+    } else if (e.t === 'checkpoint') {
+      const key = options.keys.get(e.key);
+      if (!key) {
+        problems.push({ kind: 'unknown_key', checkpoint: checkpoints, key: e.key });
+        continue;
+      }
+      if (!verify(null, Buffer.from(canonicalJson(e.body)), key, Buffer.from(e.sig, 'base64'))) {
+        problems.push({ kind: 'bad_signature', checkpoint: checkpoints, detail: `checkpoint at ${e.body.time} does not verify with the recording key` });
+        continue;
+      }
+      if (headAt.get(e.body.entries) !== e.body.head || e.body.length > offset) {
+        problems.push({ kind: 'bad_signature', checkpoint: checkpoints, detail: `signed checkpoint at ${e.body.time} (length ${e.body.length}) does not match the chain` });
+        continue;
+      }
+      checkpoints++;
+      verifiedLength = e.body.length;
+      final = e.body.final;
+    }
+  }
+  if (offset < options.file.length) problems.push({ kind: 'extended', expected: offset, actual: options.file.length, covered: offset });
+  if (checkpoints === 0 && !problems.some((p) => p.kind === 'chain_broken')) problems.push({ kind: 'no_checkpoint' });
+  if (!final && !options.allowUnfinished) problems.push({ kind: 'not_final' });
+  if (options.expect) {
+    if (options.expect.length !== offset || options.expect.head !== head.toString('hex')) {
+      problems.push({ kind: 'database_mismatch', detail: `the database recorded length ${options.expect.length} and head ${options.expect.head.slice(0, 16)}…; the chain file ends at ${offset}, ${head.toString('hex').slice(0, 16)}…` });
+    }
+  }
+  const ok = problems.length === 0;
+  return { ok, verifiedLength, fileLength: options.file.length, checkpoints, final, problems, summary: summarize(ok, problems, verifiedLength, options.file.length) };
+}
+
+export function describeProblem(p: VerifyProblem): string {
+  switch (p.kind) {
+    case 'range_changed':
+      return `bytes ${p.offset}–${p.offset + p.length - 1} (range #${p.index}) were changed`;
+    case 'truncated':
+      return `the file was truncated: the chain covers ${p.expected} bytes, the file has ${p.actual}`;
+    case 'extended':
+      return `the file was extended: ${p.actual - p.expected} bytes after offset ${p.expected} are not in the chain`;
+    case 'chain_broken':
+      return `the chain file was altered: ${p.detail}`;
+    case 'bad_signature':
+      return p.detail;
+    case 'unknown_key':
+      return `checkpoint ${p.checkpoint} is signed by an unknown key ${p.key.slice(0, 16)}…`;
+    case 'no_checkpoint':
+      return 'no signed checkpoint';
+    case 'not_final':
+      return 'no final checkpoint (the recording did not close cleanly)';
+    case 'database_mismatch':
+      return p.detail;
+    case 'unreadable':
+      return p.detail;
+  }
+}
+
+function summarize(ok: boolean, problems: VerifyProblem[], verified: number, length: number): string {
+  if (ok) return `intact: ${length} bytes, signed`;
+  return problems.map(describeProblem).join('; ') + (verified ? ` (signed and intact up to byte ${verified})` : '');
+}

@@ -1,0 +1,357 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import type { Db } from '../core/db.js';
+import { AirlockError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { verifyChain } from './integrity.js';
+import type { VerifyReport } from './integrity.js';
+import type { RecordingKeys } from './keys.js';
+import { Recorder } from './recorder.js';
+import type { RecordingStore } from './store.js';
+import { recordingPath } from './store.js';
+
+/**
+ * Recordings as a whole: starting and sealing them, their database rows, storage
+ * health (fail closed), verification, listing and retention.
+ *
+ * Fail closed: when storage fails (at start, or any write of a live recording),
+ * airlock is unhealthy: live sessions whose recording failed are ended, new
+ * sessions are refused, /readyz says why, and a probe every few seconds brings
+ * it back once the store is writable again. Every transition is audited.
+ */
+export type RecordingKind = 'terminal' | 'exec' | 'sftp';
+export type RecordingStatus = 'recording' | 'complete' | 'interrupted' | 'failed';
+
+export interface RecordingRow {
+  id: string;
+  sessionId: string;
+  channelIndex: number;
+  kind: RecordingKind;
+  path: string;
+  node: string | null;
+  userName: string;
+  targetName: string;
+  sensitivity: string;
+  startedAt: Date;
+  endedAt: Date | null;
+  status: RecordingStatus;
+  length: number | null;
+  chainHead: string | null;
+  chainEntries: number | null;
+  keyFingerprint: string;
+  retainUntil: Date;
+  deletedAt: Date | null;
+}
+
+interface DbRow {
+  id: string;
+  session_id: string;
+  channel_index: number;
+  kind: RecordingKind;
+  path: string;
+  node: string | null;
+  user_name: string;
+  target_name: string;
+  sensitivity: string;
+  started_at: Date;
+  ended_at: Date | null;
+  status: RecordingStatus;
+  length: number | null;
+  chain_head: string | null;
+  chain_entries: number | null;
+  key_fingerprint: string;
+  retain_until: Date;
+  deleted_at: Date | null;
+}
+
+const toRow = (r: DbRow): RecordingRow => ({
+  id: r.id,
+  sessionId: r.session_id,
+  channelIndex: r.channel_index,
+  kind: r.kind,
+  path: r.path,
+  node: r.node,
+  userName: r.user_name,
+  targetName: r.target_name,
+  sensitivity: r.sensitivity,
+  startedAt: r.started_at,
+  endedAt: r.ended_at,
+  status: r.status,
+  length: r.length,
+  chainHead: r.chain_head,
+  chainEntries: r.chain_entries,
+  keyFingerprint: r.key_fingerprint,
+  retainUntil: r.retain_until,
+  deletedAt: r.deleted_at,
+});
+
+export interface StartRecording {
+  sessionId: string;
+  channelIndex: number;
+  kind: RecordingKind;
+  user: string;
+  target: string;
+  login: string;
+  source: string;
+  sensitivity: string;
+  width: number;
+  height: number;
+  term?: string | undefined;
+  command?: string | undefined;
+  approvalId?: string | undefined;
+}
+
+export interface LiveRecording {
+  id: string;
+  recorder: Recorder;
+  /** Seals the recording: final checkpoint, row completed, audited. */
+  finish(): Promise<void>;
+}
+
+export class Recordings {
+  #healthy = true;
+  #problem: string | undefined;
+  #probe: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: { db: Db; audit: AuditLog; clock: Clock; logger: Logger; keys: RecordingKeys; store: RecordingStore; config: Config },
+  ) {}
+
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get problem(): string | undefined {
+    return this.#problem;
+  }
+
+  /** Readiness: recording storage must be writable for airlock to take sessions. */
+  readiness(): { ok: boolean; message?: string } {
+    return this.#healthy ? { ok: true } : { ok: false, message: `recording storage failed: ${this.#problem}` };
+  }
+
+  /** Refuses while storage is unhealthy: nothing may run unrecorded. */
+  assertHealthy(): void {
+    if (!this.#healthy) {
+      throw new AirlockError('ERR_UNAVAILABLE', 'airlock cannot record sessions right now, so it is not starting any; try again later');
+    }
+  }
+
+  async start(s: StartRecording): Promise<LiveRecording> {
+    this.assertHealthy();
+    const { db, clock, keys, store, config, audit } = this.deps;
+    const id = randomUUID();
+    const startedAt = clock.now();
+    const path = recordingPath(startedAt, s.sessionId, s.channelIndex);
+    const key = keys.current();
+    let files;
+    try {
+      files = await store.create(path);
+    } catch (err) {
+      await this.#unhealthy(err as Error, { recording: id, path });
+      throw new AirlockError('ERR_UNAVAILABLE', 'airlock cannot record this session, so it will not run it', { cause: err });
+    }
+    const days = config.recordings.retentionDays[s.sensitivity as 'standard' | 'sensitive' | 'critical'] ?? 365;
+    const recorder = new Recorder({
+      cast: files.cast,
+      chain: files.chain,
+      ids: { session: s.sessionId, recording: id },
+      key,
+      clock,
+      recordInput: s.kind === 'terminal',
+      flushBytes: config.recordings.flushBytes,
+      flushMs: config.recordings.flushInterval,
+      checkpointMs: config.recordings.checkpointInterval,
+      header: {
+        width: s.width || 80,
+        height: s.height || 24,
+        title: `${s.user}@${s.target}${s.kind === 'exec' ? ': ' + (s.command ?? '').slice(0, 200) : s.kind === 'sftp' ? ' (sftp)' : ''}`,
+        env: { TERM: s.term ?? (s.kind === 'terminal' ? 'xterm' : 'dumb'), SHELL: '/bin/sh' },
+        airlock: {
+          recording: id,
+          session: s.sessionId,
+          kind: s.kind,
+          user: s.user,
+          target: s.target,
+          login: s.login,
+          source: s.source,
+          ...(s.approvalId ? { approval: s.approvalId } : {}),
+        },
+      },
+    });
+    recorder.once('failed', (err: Error) => void this.#recordingFailed(id, path, err));
+    await db.query(
+      `INSERT INTO recordings (id, session_id, channel_index, kind, path, node, user_name, target_name, sensitivity, started_at, status, key_fingerprint, retain_until)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'recording', $11, $12)`,
+      [id, s.sessionId, s.channelIndex, s.kind, path, config.nodeName, s.user, s.target, s.sensitivity, startedAt, key.fingerprint, new Date(startedAt.getTime() + days * 86_400_000)],
+    );
+    if (s.command !== undefined) recorder.marker(`exec: ${s.command}`);
+    let finished: Promise<void> | undefined;
+    return {
+      id,
+      recorder,
+      finish: () =>
+        (finished ??= (async () => {
+          const result = await recorder.close();
+          const status: RecordingStatus = recorder.failed ? 'failed' : 'complete';
+          await db.transaction(async (tx) => {
+            await tx.query('UPDATE recordings SET ended_at = $2, status = $3, length = $4, chain_head = $5, chain_entries = $6 WHERE id = $1', [
+              id,
+              clock.now(),
+              status,
+              result.length,
+              result.head,
+              result.entries,
+            ]);
+            await audit.append(tx, {
+              action: status === 'complete' ? 'recording.sealed' : 'recording.failed',
+              outcome: status === 'complete' ? 'success' : 'failure',
+              actor: 'system',
+              target: id,
+              details: { session: s.sessionId, path, length: result.length, head: result.head, entries: result.entries },
+            });
+          });
+        })()),
+    };
+  }
+
+  async #recordingFailed(id: string, path: string, err: Error): Promise<void> {
+    await this.#unhealthy(err, { recording: id, path });
+    await this.deps.db.query("UPDATE recordings SET status = 'failed', ended_at = $2 WHERE id = $1", [id, this.deps.clock.now()]).catch(() => {});
+  }
+
+  async #unhealthy(err: Error, details: Record<string, unknown>): Promise<void> {
+    const first = this.#healthy;
+    this.#healthy = false;
+    this.#problem = (err as NodeJS.ErrnoException).code ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : err.message;
+    this.deps.logger.error({ err, ...details }, 'recording storage failed: refusing sessions');
+    if (first) {
+      await this.deps.audit
+        .record({ action: 'recording.storage.failed', outcome: 'failure', actor: 'system', details: { error: this.#problem, location: this.deps.store.location, ...details } })
+        .catch(() => {});
+    }
+    this.#startProbe();
+  }
+
+  #startProbe(): void {
+    if (this.#probe) return;
+    this.#probe = setInterval(() => void this.checkHealth(), 3000);
+    this.#probe.unref();
+  }
+
+  /** Probes the store; recovers health if it is writable again. */
+  async checkHealth(): Promise<boolean> {
+    try {
+      await this.deps.store.probe();
+    } catch (err) {
+      if (this.#healthy) await this.#unhealthy(err as Error, { probe: true });
+      return false;
+    }
+    if (!this.#healthy) {
+      this.#healthy = true;
+      const was = this.#problem;
+      this.#problem = undefined;
+      clearInterval(this.#probe);
+      this.#probe = undefined;
+      this.deps.logger.warn({ was }, 'recording storage is writable again: accepting sessions');
+      await this.deps.audit.record({ action: 'recording.storage.recovered', outcome: 'info', actor: 'system', details: { was } }).catch(() => {});
+    }
+    return true;
+  }
+
+  stop(): void {
+    clearInterval(this.#probe);
+    this.#probe = undefined;
+  }
+
+  /** At start-up: recordings this node left open in a crash are interrupted. */
+  async markInterrupted(): Promise<number> {
+    const res = await this.deps.db.query(
+      `UPDATE recordings SET status = 'interrupted', ended_at = COALESCE(ended_at, $2) WHERE status = 'recording' AND node = $1`,
+      [this.deps.config.nodeName, this.deps.clock.now()],
+    );
+    if (res.rowCount) {
+      await this.deps.audit.record({ action: 'recording.interrupted', outcome: 'info', actor: 'system', details: { recordings: res.rowCount } });
+    }
+    return res.rowCount;
+  }
+
+  async list(filter: { id?: string; session?: string; user?: string; target?: string; since?: Date; until?: Date; limit?: number } = {}): Promise<RecordingRow[]> {
+    const rows = (
+      await this.deps.db.query<DbRow>(
+        `SELECT * FROM recordings WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR id = $1) AND ($2::uuid IS NULL OR session_id = $2)
+           AND ($3::text IS NULL OR user_name = $3) AND ($4::text IS NULL OR target_name = $4)
+           AND ($5::timestamptz IS NULL OR started_at >= $5) AND ($6::timestamptz IS NULL OR started_at < $6)
+         ORDER BY started_at DESC, channel_index LIMIT $7`,
+        [filter.id ?? null, filter.session ?? null, filter.user ?? null, filter.target ?? null, filter.since ?? null, filter.until ?? null, Math.min(filter.limit ?? 100, 10_000)],
+      )
+    ).rows;
+    return rows.map(toRow);
+  }
+
+  async get(id: string): Promise<RecordingRow> {
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? (await this.list({ id }))[0] : undefined;
+    if (!row) throw new AirlockError('ERR_NOT_FOUND', `no recording ${id}`);
+    return row;
+  }
+
+  async read(row: RecordingRow): Promise<Buffer> {
+    return this.deps.store.read(row.path);
+  }
+
+  async readChain(row: RecordingRow): Promise<string> {
+    return this.deps.store.readChain(row.path);
+  }
+
+  /** Re-hashes the file, follows the chain, checks signatures and the database's final head. */
+  async verify(row: RecordingRow): Promise<VerifyReport> {
+    let file: Buffer;
+    let chainText: string;
+    try {
+      [file, chainText] = await Promise.all([this.deps.store.read(row.path), this.deps.store.readChain(row.path)]);
+    } catch (err) {
+      return {
+        ok: false,
+        verifiedLength: 0,
+        fileLength: 0,
+        checkpoints: 0,
+        final: false,
+        problems: [{ kind: 'unreadable', detail: `cannot read the recording: ${(err as Error).message}` }],
+        summary: `cannot read the recording: ${(err as Error).message}`,
+      };
+    }
+    const keys = new Map(this.deps.keys.all().map((k) => [k.fingerprint, k.publicKey]));
+    return verifyChain({
+      file,
+      chainText,
+      keys,
+      expect: row.status === 'complete' && row.chainHead !== null && row.length !== null ? { length: row.length, head: row.chainHead } : undefined,
+      allowUnfinished: row.status !== 'complete',
+    });
+  }
+
+  /** Deletes recordings past their retention (files, then the row is marked). Audited. */
+  async prune(): Promise<number> {
+    const due = (
+      await this.deps.db.query<DbRow>("SELECT * FROM recordings WHERE deleted_at IS NULL AND retain_until <= $1 AND status <> 'recording' ORDER BY retain_until LIMIT 10000", [
+        this.deps.clock.now(),
+      ])
+    ).rows.map(toRow);
+    for (const row of due) {
+      await this.deps.store.remove(row.path);
+      await this.deps.db.transaction(async (tx) => {
+        await tx.query('UPDATE recordings SET deleted_at = $2 WHERE id = $1', [row.id, this.deps.clock.now()]);
+        await this.deps.audit.append(tx, {
+          action: 'recording.deleted',
+          outcome: 'success',
+          actor: 'system',
+          target: row.id,
+          details: { reason: 'retention', session: row.sessionId, path: row.path, retainUntil: row.retainUntil.toISOString(), length: row.length, head: row.chainHead },
+        });
+      });
+    }
+    return due.length;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Keeps what an engineer types while the target is not echoing (passwords at
+ * sudo, `read -s`, key passphrases) out of the recording. SSH carries no terminal
+ * flags back from the target, so echo is judged from the terminal itself: typed
+ * text that shows up in the target's output shortly after is input like any
+ * other; text that does not show up within `echoWindowMs` is replaced by a
+ * marker. Control keys (Enter, Ctrl-C, arrows) are kept as they are.
+ *
+ * This errs towards hiding: keys a full-screen program does not echo (vim's
+ * "j") are hidden too. The output stream, which is what replay shows, is never
+ * touched.
+ */
+export const REDACTED = '\u2022[redacted: typed while the terminal was not echoing]\u2022';
+
+interface Pending {
+  t: number;
+  /** The keys as typed. */
+  raw: string;
+  /** The printable part that must show up in the output to count as echoed. */
+  text: string;
+  deadline: number;
+}
+
+export interface InputEvent {
+  t: number;
+  data: string;
+}
+
+const MAX_WINDOW = 8192;
+
+export class InputRedactor {
+  #pending: Pending[] = [];
+  #window = '';
+
+  constructor(private readonly echoWindowMs = 400) {}
+
+  /** A chunk the engineer typed, at time t (seconds) observed at wall time now (ms). */
+  input(t: number, data: string, now: number): InputEvent[] {
+    const text = printable(data);
+    if (!text) {
+      // Only control keys: nothing secret, but keep order behind pending keys.
+      if (this.#pending.length === 0) return [{ t, data }];
+      this.#pending.push({ t, raw: data, text: '', deadline: now });
+      return [];
+    }
+    if (this.#pending.length === 0) this.#window = '';
+    this.#pending.push({ t, raw: data, text, deadline: now + this.echoWindowMs });
+    return [];
+  }
+
+  /** Output from the target: confirms echoed keys. */
+  output(data: string, now: number): InputEvent[] {
+    if (this.#pending.length === 0) return [];
+    this.#window = (this.#window + data).slice(-MAX_WINDOW);
+    return this.#decide(now);
+  }
+
+  /** Decides keys whose echo window has passed. */
+  tick(now: number): InputEvent[] {
+    return this.#decide(now);
+  }
+
+  /** At the end: anything undecided is hidden. */
+  flush(): InputEvent[] {
+    return this.#decide(Number.POSITIVE_INFINITY);
+  }
+
+  #decide(now: number): InputEvent[] {
+    const out: InputEvent[] = [];
+    while (this.#pending.length) {
+      const p = this.#pending[0] as Pending;
+      if (!p.text) {
+        out.push({ t: p.t, data: p.raw });
+        this.#pending.shift();
+        continue;
+      }
+      const at = this.#window.indexOf(p.text);
+      if (at !== -1) {
+        this.#window = this.#window.slice(at + p.text.length);
+        out.push({ t: p.t, data: p.raw });
+        this.#pending.shift();
+        continue;
+      }
+      if (now < p.deadline) break;
+      out.push({ t: p.t, data: hide(p.raw) });
+      this.#pending.shift();
+    }
+    return out;
+  }
+}
+
+/** The printable characters of a chunk, without escape sequences. */
+function printable(data: string): string {
+  return data.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[O\]P^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b./g, '').replace(/[\x00-\x1f\x7f]/g, '');
+}
+
+/** Printable runs become the marker; control keys (Enter, Backspace) stay. */
+function hide(raw: string): string {
+  return raw.replace(/[^\x00-\x1f\x7f]+/g, REDACTED);
+}
