@@ -96,6 +96,30 @@ export class ApiClient {
     return data as T;
   }
 
+  /** A binary body (recordings, bundles); errors still arrive as JSON. */
+  async download(path: string): Promise<Buffer> {
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, {
+        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        signal: AbortSignal.timeout(300_000),
+      });
+    } catch (err) {
+      throw new AirlockError('ERR_UNAVAILABLE', `cannot reach the airlock server at ${this.url}`, { cause: err });
+    }
+    const body = Buffer.from(await res.arrayBuffer());
+    if (!res.ok) {
+      let error: { code?: string; message?: string } | undefined;
+      try {
+        error = (JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } }).error;
+      } catch {
+        /* not JSON */
+      }
+      throw new AirlockError((error?.code as ErrorCode | undefined) ?? 'ERR_INTERNAL', error?.message ?? `HTTP ${res.status}`, { status: res.status });
+    }
+    return body;
+  }
+
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
   }

@@ -10,6 +10,7 @@ import { auditVerify, auditTail } from './commands/audit.js';
 import { targetAdd, targetList, targetShow, targetUpdate, targetRemove, targetScan } from './commands/targets.js';
 import { grantAdd, grantList, grantRevoke, sessionList, sessionShow, sessionTerminate } from './commands/access.js';
 import { SENSITIVITIES } from '../approvals/index.js';
+import { recordingsList, recordingsShow, recordingsExport, recordingsVerify, recordingsKey, recordingsPrune } from './commands/recordings.js';
 import { ROLES } from '../identity/index.js';
 
 /**
@@ -168,6 +169,32 @@ export function buildProgram(): Command {
     .description('end a live session now (admin, approver)')
     .option('--reason <text>')
     .action(verb(sessionTerminate));
+
+  const recordings = program.command('recordings').alias('recording').description('session recordings (auditors, admins; engineers: their own)');
+  recordings
+    .command('list')
+    .description('recordings, newest first')
+    .option('--user <name>')
+    .option('--target <name>')
+    .option('--session <id>')
+    .option('--since <time>', 'ISO time')
+    .option('--until <time>', 'ISO time')
+    .option('--limit <n>')
+    .action(verb(recordingsList));
+  recordings.command('show <id>').description("a recording's metadata").action(verb(recordingsShow));
+  recordings
+    .command('export <id>')
+    .description('the .cast file (plays in asciinema), or --evidence: a tar with cast, chain, key, metadata and a manifest of hashes')
+    .option('-o, --output <file>', 'write here instead of stdout')
+    .option('--evidence', 'the evidence bundle')
+    .action(verb(recordingsExport));
+  recordings
+    .command('verify [id]')
+    .description('re-hash a recording and check its signed chain; names what changed (exit 7 if not intact)')
+    .option('--all', 'every recording')
+    .action(verb(recordingsVerify));
+  recordings.command('key').description('the recording public key(s), for verifying without airlock').action(verb(recordingsKey));
+  recordings.command('prune').description('delete recordings past retention now (the server also does it daily)').action(verb(recordingsPrune));
 
   const ca = program.command('ca').description("airlock's SSH user certificate authority");
   ca.command('show').description('the CA public keys (for an auditor, or a TrustedUserCAKeys line)').action(verb(caShow));

@@ -131,23 +131,34 @@ export function verifyChain(options: {
   let checkpoints = 0;
   let verifiedLength = 0;
   let final = false;
+  // The walk stops at a truncation or a broken chain: what lies after it is unknown, not missing.
+  let stopped = false;
+  // Offset of the first changed range: no checkpoint vouches for bytes past it.
+  let firstDamage = Number.POSITIVE_INFINITY;
+  let seen = 0; // checkpoints in the file, valid or not, to name them by position
   const headAt = new Map<number, string>(); // entries count → head after them
   headAt.set(0, ZERO_HEAD.toString('hex'));
   for (const e of entries) {
     if (e.t === 'range') {
       if (e.i !== index || e.off !== offset) {
         problems.push({ kind: 'chain_broken', index, detail: `entry ${index} is out of place (says #${e.i} at offset ${e.off}; expected offset ${offset})` });
+        stopped = true;
         break;
       }
       if (offset + e.len > options.file.length) {
         problems.push({ kind: 'truncated', expected: offset + e.len, actual: options.file.length });
+        stopped = true;
         break;
       }
       const range = createHash('sha256').update(options.file.subarray(offset, offset + e.len)).digest();
-      if (range.toString('hex') !== e.range) problems.push({ kind: 'range_changed', index, offset, length: e.len });
+      if (range.toString('hex') !== e.range) {
+        problems.push({ kind: 'range_changed', index, offset, length: e.len });
+        firstDamage = Math.min(firstDamage, offset);
+      }
       const expectedHead = nextHead(head, offset, e.len, Buffer.from(e.range, 'hex'));
       if (expectedHead.toString('hex') !== e.head) {
         problems.push({ kind: 'chain_broken', index, detail: `entry ${index}'s head does not follow from the entry before it` });
+        stopped = true;
         break;
       }
       head = expectedHead;
@@ -155,34 +166,40 @@ export function verifyChain(options: {
       index++;
       headAt.set(index, e.head);
     } else if (e.t === 'checkpoint') {
+      const position = seen++;
       const key = options.keys.get(e.key);
       if (!key) {
-        problems.push({ kind: 'unknown_key', checkpoint: checkpoints, key: e.key });
+        problems.push({ kind: 'unknown_key', checkpoint: position, key: e.key });
         continue;
       }
       if (!verify(null, Buffer.from(canonicalJson(e.body)), key, Buffer.from(e.sig, 'base64'))) {
-        problems.push({ kind: 'bad_signature', checkpoint: checkpoints, detail: `checkpoint at ${e.body.time} does not verify with the recording key` });
+        problems.push({ kind: 'bad_signature', checkpoint: position, detail: `checkpoint at ${e.body.time} does not verify with the recording key` });
         continue;
       }
       if (headAt.get(e.body.entries) !== e.body.head || e.body.length > offset) {
-        problems.push({ kind: 'bad_signature', checkpoint: checkpoints, detail: `signed checkpoint at ${e.body.time} (length ${e.body.length}) does not match the chain` });
+        problems.push({ kind: 'bad_signature', checkpoint: position, detail: `signed checkpoint at ${e.body.time} (length ${e.body.length}) does not match the chain` });
         continue;
       }
       checkpoints++;
-      verifiedLength = e.body.length;
+      if (e.body.length <= firstDamage) verifiedLength = e.body.length;
       final = e.body.final;
     }
   }
-  if (offset < options.file.length) problems.push({ kind: 'extended', expected: offset, actual: options.file.length, covered: offset });
-  if (checkpoints === 0 && !problems.some((p) => p.kind === 'chain_broken')) problems.push({ kind: 'no_checkpoint' });
-  if (!final && !options.allowUnfinished) problems.push({ kind: 'not_final' });
-  if (options.expect) {
+  // After a crash the file may hold a last range whose chain entry was never written.
+  if (!stopped && offset < options.file.length && !options.allowUnfinished) problems.push({ kind: 'extended', expected: offset, actual: options.file.length, covered: offset });
+  if (checkpoints === 0 && !stopped && !problems.some((p) => p.kind === 'chain_broken')) problems.push({ kind: 'no_checkpoint' });
+  if (!final && !stopped && !options.allowUnfinished) problems.push({ kind: 'not_final' });
+  if (options.expect && !stopped) {
     if (options.expect.length !== offset || options.expect.head !== head.toString('hex')) {
       problems.push({ kind: 'database_mismatch', detail: `the database recorded length ${options.expect.length} and head ${options.expect.head.slice(0, 16)}…; the chain file ends at ${offset}, ${head.toString('hex').slice(0, 16)}…` });
     }
   }
   const ok = problems.length === 0;
-  return { ok, verifiedLength, fileLength: options.file.length, checkpoints, final, problems, summary: summarize(ok, problems, verifiedLength, options.file.length) };
+  let summary = summarize(ok, problems, verifiedLength, options.file.length);
+  if (ok && !final) {
+    summary = `interrupted: signed and intact up to byte ${verifiedLength} (last checkpoint); ${options.file.length - verifiedLength} bytes after it are not covered by a signature`;
+  }
+  return { ok, verifiedLength, fileLength: options.file.length, checkpoints, final, problems, summary };
 }
 
 export function describeProblem(p: VerifyProblem): string {

@@ -9,6 +9,7 @@ import { targetRoutes } from './routes/targets.js';
 import { grantRoutes } from './routes/grants.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { caRoutes } from './routes/ca.js';
+import { recordingRoutes } from './routes/recordings.js';
 import { authenticate, requireRole, actorOf } from './auth.js';
 import { ROLES } from '../identity/index.js';
 
@@ -72,6 +73,7 @@ export function createApp(s: Services, options: AppOptions = {}): Express {
   api.use('/grants', grantRoutes(s));
   api.use('/sessions', sessionRoutes(s));
   api.use('/ca', caRoutes(s));
+  api.use('/recordings', recordingRoutes(s));
   api.get('/status', authenticate(s.identity), requireRole(...ROLES), (_req, res) => {
     res.json({ version: options.version ?? null, database: s.db.engine, masterKey: s.vault.fingerprint, ...(options.status?.() ?? {}) });
   });

@@ -1,0 +1,92 @@
+import { writeFileSync } from 'node:fs';
+import { AirlockError } from '../../core/errors.js';
+import type { VerbContext } from '../context.js';
+import { EXIT, table } from '../output.js';
+
+interface Row {
+  id: string;
+  sessionId: string;
+  kind: string;
+  userName: string;
+  targetName: string;
+  startedAt: string;
+  endedAt: string | null;
+  status: string;
+  length: number | null;
+  retainUntil: string;
+  path: string;
+  chainHead: string | null;
+}
+
+interface Report {
+  ok: boolean;
+  summary: string;
+  verifiedLength: number;
+  fileLength: number;
+  checkpoints: number;
+  final: boolean;
+}
+
+const path = (id: string) => `/api/v1/recordings/${encodeURIComponent(id)}`;
+
+export async function recordingsList(ctx: VerbContext, o: { user?: string; target?: string; session?: string; since?: string; until?: string; limit?: string }): Promise<number> {
+  const q = new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined) as Array<[string, string]>);
+  const { recordings } = await ctx.api().get<{ recordings: Row[] }>(`/api/v1/recordings${q.size ? '?' + q.toString() : ''}`);
+  ctx.out.result(recordings, () =>
+    table(
+      recordings.map((r) => ({ id: r.id, user: r.userName, target: r.targetName, kind: r.kind, started: r.startedAt, status: r.status, bytes: r.length })),
+      ['id', 'user', 'target', 'kind', 'started', 'status', 'bytes'],
+    ),
+  );
+  return EXIT.ok;
+}
+
+export async function recordingsShow(ctx: VerbContext, id: string): Promise<number> {
+  const { recording } = await ctx.api().get<{ recording: Row }>(path(id));
+  ctx.out.result(recording, () =>
+    Object.entries(recording)
+      .map(([k, v]) => `${(k + ':').padEnd(16)} ${v instanceof Object ? JSON.stringify(v) : String(v)}`)
+      .join('\n'),
+  );
+  return EXIT.ok;
+}
+
+export async function recordingsExport(ctx: VerbContext, id: string, o: { output?: string; evidence?: boolean }): Promise<number> {
+  const data = await ctx.api().download(`${path(id)}/${o.evidence ? 'evidence' : 'cast'}`);
+  if (o.output) {
+    writeFileSync(o.output, data, { mode: 0o640 });
+    ctx.out.info(`Wrote ${data.length} bytes to ${o.output}.`);
+  } else if (o.evidence && process.stdout.isTTY) {
+    throw new AirlockError('ERR_INVALID_INPUT', 'the evidence bundle is a tar archive: pass -o FILE or redirect stdout');
+  } else {
+    process.stdout.write(data);
+  }
+  return EXIT.ok;
+}
+
+export async function recordingsVerify(ctx: VerbContext, id: string | undefined, o: { all?: boolean }): Promise<number> {
+  if (o.all) {
+    const { results } = await ctx.api().post<{ results: Array<{ id: string; ok: boolean; summary: string; status: string }> }>('/api/v1/recordings/verify-all');
+    const bad = results.filter((r) => !r.ok);
+    ctx.out.result(results, () =>
+      [...results.map((r) => `${r.ok ? 'ok  ' : 'FAIL'}  ${r.id}  ${r.status.padEnd(11)}  ${r.summary}`), `${results.length - bad.length} of ${results.length} recordings intact.`].join('\n'),
+    );
+    return bad.length ? EXIT.verifyFailed : EXIT.ok;
+  }
+  if (!id) throw new AirlockError('ERR_INVALID_INPUT', 'name a recording, or pass --all');
+  const { recording, report } = await ctx.api().get<{ recording: Row; report: Report }>(`${path(id)}/verify`);
+  ctx.out.result({ recording, report }, `${report.ok ? 'INTACT' : 'NOT INTACT'}: ${recording.id} (${recording.status})\n${report.summary}`);
+  return report.ok ? EXIT.ok : EXIT.verifyFailed;
+}
+
+export async function recordingsKey(ctx: VerbContext): Promise<number> {
+  const { keys } = await ctx.api().get<{ keys: Array<{ fingerprint: string; publicKeyPem: string }> }>('/api/v1/recordings/key');
+  ctx.out.result(keys, () => keys.map((k) => `# fingerprint (SHA-256 of the SPKI) ${k.fingerprint}\n${k.publicKeyPem.trim()}`).join('\n'));
+  return EXIT.ok;
+}
+
+export async function recordingsPrune(ctx: VerbContext): Promise<number> {
+  const { deleted } = await ctx.api().post<{ deleted: number }>('/api/v1/recordings/prune');
+  ctx.out.result({ deleted }, `Deleted ${deleted} recordings past their retention.`);
+  return EXIT.ok;
+}

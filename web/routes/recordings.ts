@@ -1,0 +1,129 @@
+import { Router } from 'express';
+import type { Request } from 'express';
+import { z } from 'zod';
+import { AirlockError } from '../../core/errors.js';
+import type { Services } from '../../cli/services.js';
+import { ROLES } from '../../identity/index.js';
+import { listSessionRows } from '../../gateway/index.js';
+import type { RecordingRow } from '../../recordings/index.js';
+import { evidenceBundle } from '../../recordings/evidence.js';
+import { authenticate, requireRole, actorOf } from '../auth.js';
+import { fromZod } from '../errors.js';
+
+/**
+ * Recordings. Auditors, approvers and admins read all; an engineer reads only
+ * their own (never another engineer's). Every read of a recording's content —
+ * download, evidence export, verification — is itself an audit event.
+ */
+const listQuery = z.object({
+  user: z.string().max(32).optional(),
+  target: z.string().max(63).optional(),
+  session: z.string().uuid().optional(),
+  since: z.coerce.date().optional(),
+  until: z.coerce.date().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+export function recordingRoutes(s: Services): Router {
+  const r = Router();
+  r.use(authenticate(s.identity), requireRole(...ROLES));
+
+  /** The recording, if this caller may see it; "not found" otherwise (no hint it exists). */
+  const visible = async (req: Request): Promise<RecordingRow> => {
+    const row = await s.recordings.get(String(req.params['id']));
+    const me = req.auth!.user;
+    if (me.role === 'engineer' && row.userName !== me.name) throw new AirlockError('ERR_NOT_FOUND', `no recording ${String(req.params['id'])}`);
+    return row;
+  };
+  const audited = (req: Request, action: string, row: RecordingRow, details: Record<string, unknown> = {}) => {
+    const actor = actorOf(req);
+    return s.audit.record({ action, outcome: 'success', actor: actor.name, source: actor.source, target: row.id, details: { session: row.sessionId, ...details } });
+  };
+
+  r.get('/', async (req, res) => {
+    const q = listQuery.safeParse(req.query);
+    if (!q.success) throw fromZod(q.error);
+    const me = req.auth!.user;
+    const rows = await s.recordings.list({ ...q.data, ...(me.role === 'engineer' ? { user: me.name } : {}) });
+    res.json({ recordings: rows });
+  });
+
+  r.get('/key', (_req, res) => {
+    res.json({ keys: s.recordingKeys.all().map((k) => ({ fingerprint: k.fingerprint, publicKeyPem: k.publicPem })) });
+  });
+
+  r.post('/verify-all', requireRole('admin', 'auditor'), async (req, res) => {
+    const rows = await s.recordings.list({ limit: 10_000 });
+    const results = [];
+    for (const row of rows) {
+      const report = await s.recordings.verify(row);
+      results.push({ id: row.id, session: row.sessionId, status: row.status, ok: report.ok, summary: report.summary });
+    }
+    const actor = actorOf(req);
+    await s.audit.record({
+      action: 'recording.verified_all',
+      outcome: results.every((x) => x.ok) ? 'success' : 'failure',
+      actor: actor.name,
+      source: actor.source,
+      details: { checked: results.length, failed: results.filter((x) => !x.ok).map((x) => x.id) },
+    });
+    res.json({ results });
+  });
+
+  r.post('/prune', requireRole('admin'), async (req, res) => {
+    const deleted = await s.recordings.prune();
+    const actor = actorOf(req);
+    await s.audit.record({ action: 'recording.pruned', outcome: 'success', actor: actor.name, source: actor.source, details: { deleted } });
+    res.json({ deleted });
+  });
+
+  r.get('/:id', async (req, res) => {
+    res.json({ recording: await visible(req) });
+  });
+
+  r.get('/:id/cast', async (req, res) => {
+    const row = await visible(req);
+    const data = await s.recordings.read(row);
+    await audited(req, 'recording.read', row, { bytes: data.length });
+    res.setHeader('Content-Type', 'application/x-asciicast');
+    res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
+    res.send(data);
+  });
+
+  r.get('/:id/verify', async (req, res) => {
+    const row = await visible(req);
+    const report = await s.recordings.verify(row);
+    await audited(req, 'recording.verified', row, { ok: report.ok, summary: report.summary });
+    res.json({ recording: row, report });
+  });
+
+  r.get('/:id/evidence', requireRole('admin', 'auditor'), async (req, res) => {
+    const row = await visible(req);
+    const [cast, chain, report, sessions] = await Promise.all([
+      s.recordings.read(row),
+      s.recordings.readChain(row),
+      s.recordings.verify(row),
+      listSessionRows(s.db, { id: row.sessionId }),
+    ]);
+    const key = s.recordingKeys.byFingerprint(row.keyFingerprint);
+    const actor = actorOf(req);
+    const bundle = evidenceBundle(
+      [
+        { name: `${row.id}.cast`, data: cast },
+        { name: `${row.id}.cast.chain`, data: Buffer.from(chain) },
+        { name: 'recording-key.pem', data: Buffer.from(key?.publicPem ?? '') },
+        { name: 'recording.json', data: Buffer.from(JSON.stringify(row, null, 2) + '\n') },
+        { name: 'session.json', data: Buffer.from(JSON.stringify(sessions[0] ?? null, null, 2) + '\n') },
+        { name: 'verification.json', data: Buffer.from(JSON.stringify(report, null, 2) + '\n') },
+      ],
+      { recording: row.id, session: row.sessionId, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok },
+      s.clock.now(),
+    );
+    await audited(req, 'recording.exported', row, { bytes: bundle.length, verified: report.ok });
+    res.setHeader('Content-Type', 'application/x-tar');
+    res.setHeader('Content-Disposition', `attachment; filename="airlock-evidence-${row.id}.tar"`);
+    res.send(bundle);
+  });
+
+  return r;
+}
