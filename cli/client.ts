@@ -63,7 +63,7 @@ export class ApiClient {
   static fromStoredLogin(urlFlag: string | undefined): ApiClient {
     const stored = readStoredLogin();
     if (!stored) throw new AirlockError('ERR_UNAUTHENTICATED', 'not logged in: run "airlock login" first');
-    return new ApiClient(serverUrl(urlFlag ?? stored.url), stored.token);
+    return new ApiClient(serverUrl(urlFlag), stored.token);
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Logger } from '../core/logger.js';
-import { publicKeyLine } from '../gateway/ssh-wire.js';
+import { generateEd25519, publicKeyLine } from '../gateway/ssh-wire.js';
 
 /**
  * The demo's target server, on loopback only. With OpenSSH's sshd on the machine
@@ -31,9 +31,9 @@ const SSHD = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
 
 function keyPair(path: string): { privateKey: string; publicKey: string } {
   if (!existsSync(path)) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'airlock demo' });
-    writeFileSync(path, pair.private, { mode: 0o600 });
-    writeFileSync(path + '.pub', pair.public + '\n');
+    const pair = generateEd25519('airlock demo');
+    writeFileSync(path, pair.privateKey, { mode: 0o600 });
+    writeFileSync(path + '.pub', pair.publicKey + '\n');
   }
   return { privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(path + '.pub', 'utf8').trim() };
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../gateway/ssh-wire.js';
 import { airlockHome } from './client.js';
 
 /**
@@ -18,8 +18,7 @@ export interface SshFiles {
 }
 
 export function newKeyPair(): { privateKey: string; publicKey: string } {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'airlock login' });
-  return { privateKey: pair.private, publicKey: pair.public };
+  return generateEd25519('airlock login');
 }
 
 export function writeSshFiles(options: {

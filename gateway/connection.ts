@@ -20,7 +20,7 @@ import { checkCertificate } from './cert-auth.js';
 import { chooseTarget } from './menu.js';
 import { connectTarget, TargetConnectError } from './connector.js';
 import { relayChannel, relayTcp } from './relay.js';
-import type { ExitInfo } from './relay.js';
+import type { ExitInfo, RelayControl } from './relay.js';
 import type { LiveSession } from './sessions.js';
 import { SftpObserver } from './sftp-observer.js';
 import { parseSshUser } from './ssh-user.js';
@@ -72,7 +72,10 @@ export class GatewayConnection {
   #channelIndex = 0;
   #recordings = new Set<LiveRecording>();
   #recordingsDone: Array<Promise<void>> = [];
+  #relays = new Set<RelayControl>();
   #closed = false;
+  /** terminate() was called: no new channels, the connection is being hung up. */
+  #terminating = false;
   #settled!: () => void;
   /** Resolves once the connection is closed and its session row completed. */
   readonly finished = new Promise<void>((resolve) => {
@@ -87,9 +90,9 @@ export class GatewayConnection {
   ) {
     conn.on('authentication', (ctx) => void this.#authenticate(ctx));
     conn.on('ready', () => this.#ready());
-    conn.on('session', (accept, reject) => this.#session(accept, reject));
-    conn.on('tcpip', (accept, reject, info) => this.#directTcpip(accept, reject, info));
-    conn.on('request', (accept, reject, name, info) => this.#globalRequest(accept, reject, name, info));
+    conn.on('session', (accept, reject) => (this.#terminating ? reject() : this.#session(accept, reject)));
+    conn.on('tcpip', (accept, reject, info) => (this.#terminating ? reject() : this.#directTcpip(accept, reject, info)));
+    conn.on('request', (accept, reject, name, info) => (this.#terminating ? reject?.() : this.#globalRequest(accept, reject, name, info)));
     conn.on('openssh.streamlocal', (_accept: unknown, reject: RejectConnection) => {
       reject();
       this.#refused('streamlocal', {});
@@ -428,15 +431,19 @@ export class GatewayConnection {
       state.target = targetCh;
       this.#recordChannel(link.session, { kind, ...(command !== undefined ? { command } : {}) });
       const hooks = this.#byteHooks(link.session);
-      relayChannel(ch, targetCh, {
+      const relay = relayChannel(ch, targetCh, {
         ...hooks,
         onInput: (d) => {
           hooks.onInput(d);
           rec.recorder.input(d);
         },
         record: rec.recorder,
-        onClosed: () => this.#finishRecording(rec),
+        onClosed: () => {
+          this.#relays.delete(relay);
+          this.#finishRecording(rec);
+        },
       });
+      this.#relays.add(relay);
     };
     if (kind === 'shell') link.client.shell(window ?? false, { env }, opened);
     else link.client.exec(command as string, { env, ...(window ? { pty: window } : {}) }, opened);
@@ -459,7 +466,7 @@ export class GatewayConnection {
       command,
     });
     this.#recordings.add(rec);
-    rec.recorder.once('failed', () => this.terminate('airlock could not write the recording of this session, so the session was ended', 'failed'));
+    rec.recorder.once('failed', () => this.terminate('could not write the recording of this session, so the session was ended', 'failed'));
     return rec;
   }
 
@@ -575,7 +582,8 @@ export class GatewayConnection {
   }
 
   #deny(ch: ServerChannel, err: unknown, nl: string): void {
-    const message = isAirlockError(err) && err.expose ? err.message : err instanceof TargetConnectError ? err.message : 'cannot open the session';
+    // Our own unavailability reasons (no recording, target unreachable) are for the engineer too.
+    const message = isAirlockError(err) && (err.expose || err.code === 'ERR_UNAVAILABLE') ? err.message : 'cannot open the session';
     if (!isAirlockError(err)) this.deps.logger.error({ err }, 'session channel failed');
     try {
       ch.stderr.write(`airlock: ${message}${nl}`);
@@ -696,10 +704,39 @@ export class GatewayConnection {
 
   /** Ends the connection from outside, telling the engineer why. */
   terminate(reason: string, status: EndStatus['status'] = 'terminated'): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#terminating) return;
+    this.#terminating = true;
     this.#end = { status, reason };
+    // Nothing more from the target: the notice must not queue behind its output.
+    for (const relay of this.#relays) relay.stop();
     this.notify(reason);
-    this.conn.end();
+    // OpenSSH drops channel data that arrives together with a disconnect, so the
+    // reason was often never shown. Close the channels first (the client prints
+    // what it got, answers the close and goes away); hang up once they are closed,
+    // at the latest a second later.
+    // The notice goes on stderr, which ssh2 does not wait for when a channel ends:
+    // end each channel only once its stderr has been handed to the transport.
+    const channels = [...this.#channels];
+    if (channels.length === 0) return void this.conn.end();
+    const timer = setTimeout(() => this.conn.end(), 2000);
+    timer.unref();
+    let open = channels.length;
+    for (const ch of channels) {
+      ch.once('close', () => {
+        if (--open > 0) return;
+        clearTimeout(timer);
+        this.conn.end();
+      });
+      const end = () => {
+        try {
+          ch.end();
+        } catch {
+          /* gone */
+        }
+      };
+      if (ch.stderr.writableLength === 0) end();
+      else ch.stderr.once('drain', end);
+    }
   }
 
   async #onClose(): Promise<void> {

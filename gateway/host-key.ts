@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { AirlockError } from '../core/errors.js';
-import { fingerprint } from './ssh-wire.js';
+import { fingerprint, generateEd25519 } from './ssh-wire.js';
 
 /**
  * airlock's own SSH host key: Ed25519, generated once, kept in the data directory
@@ -21,9 +21,9 @@ export function loadOrCreateHostKey(dataDir: string): HostKey {
   const path = join(dataDir, 'ssh_host_ed25519_key');
   if (!existsSync(path)) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'airlock host key' });
-    writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
-    writeFileSync(path + '.pub', pair.public + '\n', { mode: 0o644 });
+    const pair = generateEd25519('airlock host key');
+    writeFileSync(path, pair.privateKey, { mode: 0o600, flag: 'wx' });
+    writeFileSync(path + '.pub', pair.publicKey + '\n', { mode: 0o644 });
   }
   const privateKey = readFileSync(path, 'utf8');
   const parsed = ssh2.utils.parseKey(privateKey);

@@ -1,6 +1,9 @@
 import type { ServerChannel, ClientChannel } from 'ssh2';
 import { Transform } from 'node:stream';
 import type { Duplex, Readable, Writable, TransformCallback } from 'node:stream';
+import { patchSsh2, patchStderrOf } from './ssh2-patches.js';
+
+patchSsh2();
 
 /**
  * Relays one channel between the engineer (server side of airlock) and the target
@@ -55,9 +58,15 @@ class Tap extends Transform {
 
 export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean; message: string };
 
-export function relayChannel(client: ServerChannel, target: ClientChannel, hooks: RelayHooks = {}): void {
+/** Stops the target's output from reaching the engineer (before a termination notice). */
+export interface RelayControl {
+  stop(): void;
+}
+
+export function relayChannel(client: ServerChannel, target: ClientChannel, hooks: RelayHooks = {}): RelayControl {
   let exit: ExitInfo | undefined;
   let closed = false;
+  patchStderrOf(client);
 
   if (hooks.onInput) client.on('data', hooks.onInput);
   if (hooks.onOutput) target.on('data', hooks.onOutput);
@@ -104,37 +113,46 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   // Errors on either side end the relay; the close handlers do the rest.
   client.on('error', () => target.close());
   target.on('error', () => client.close());
+  return {
+    stop() {
+      stdout.unpipe(client);
+      stderr.unpipe(client.stderr);
+      target.pause();
+      client.unpipe(target);
+    },
+  };
 }
 
-/** Resolves once a readable side has delivered everything (or is gone). */
+/**
+ * Resolves once a readable side has delivered everything (or is gone). No timeout:
+ * ssh2 ends a channel's readable sides when the channel closes (even without EOF),
+ * and a slow engineer may take long to take the rest; giving up early would end
+ * the engineer's channel while output is still on its way and cut it off.
+ */
 function ended(stream: Readable): Promise<void> {
   if (stream.readableEnded || stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    // A peer that closes without EOF never ends the readable side.
-    const timer = setTimeout(done, 2000);
-    stream.once('end', done);
-    stream.once('close', done);
+    stream.once('end', resolve);
+    stream.once('close', resolve);
     if (!stream.readableFlowing && stream.readableLength === 0) stream.resume();
   });
 }
 
-/** Resolves once everything written to a writable side has been handed on. */
+/**
+ * Resolves once everything written to a writable side has been handed on. Not by
+ * waiting for 'drain': that comes only after a write() that returned false, so with
+ * less than the high-water mark buffered it never comes. An empty write's callback
+ * runs once every write queued before it is done.
+ */
 function flushed(stream: Writable | Duplex): Promise<void> {
-  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  if (stream.writableLength === 0 || stream.destroyed || !stream.writable) return Promise.resolve();
   return new Promise((resolve) => {
-    const check = () => {
-      if (stream.writableLength === 0 || stream.destroyed) {
-        stream.off('drain', check);
-        stream.off('close', check);
-        resolve();
-      }
+    const done = () => {
+      stream.off('close', done);
+      resolve();
     };
-    stream.on('drain', check);
-    stream.on('close', check);
+    stream.once('close', done);
+    stream.write(Buffer.alloc(0), done);
   });
 }
 

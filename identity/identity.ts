@@ -211,6 +211,9 @@ export class Identity {
           permitForwarding,
         });
         await this.logins.setCertificate(tx, created.id, cert.serial, cert.caFingerprint);
+        // The returned login (and the API's answer) shows the certificate too.
+        created.certSerial = cert.serial.toString();
+        created.certFingerprint = cert.caFingerprint;
       }
       await audit.append(tx, {
         action: 'auth.login.succeeded',

@@ -225,7 +225,9 @@ export class Recordings {
   async #unhealthy(err: Error, details: Record<string, unknown>): Promise<void> {
     const first = this.#healthy;
     this.#healthy = false;
-    this.#problem = (err as NodeJS.ErrnoException).code ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : err.message;
+    // Node's fs errors already start with their code ("EACCES: permission denied, open …").
+    const code = (err as NodeJS.ErrnoException).code;
+    this.#problem = code && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
     this.deps.logger.error({ err, ...details }, 'recording storage failed: refusing sessions');
     if (first) {
       await this.deps.audit

@@ -51,8 +51,11 @@ export class InputRedactor {
   /** Output from the target: confirms echoed keys. */
   output(data: string, now: number): InputEvent[] {
     if (this.#pending.length === 0) return [];
+    // Keys whose window passed before this output arrived (the recorder ticks only
+    // once a second) are decided first: late output is not their echo.
+    const overdue = this.#decide(now);
     this.#window = (this.#window + data).slice(-MAX_WINDOW);
-    return this.#decide(now);
+    return [...overdue, ...this.#decide(now)];
   }
 
   /** Decides keys whose echo window has passed. */
@@ -74,8 +77,11 @@ export class InputRedactor {
         this.#pending.shift();
         continue;
       }
+      // Keys typed before an Enter are echoed before that Enter's newline: output after
+      // it (the command's, the next prompt) is no echo of a password typed at sudo.
+      const nl = this.#pending.some((q) => /[\r\n]/.test(q.raw)) ? this.#window.indexOf('\n') : -1;
       const at = this.#window.indexOf(p.text);
-      if (at !== -1) {
+      if (at !== -1 && (nl === -1 || at + p.text.length <= nl)) {
         this.#window = this.#window.slice(at + p.text.length);
         out.push({ t: p.t, data: p.raw });
         this.#pending.shift();

@@ -59,7 +59,7 @@ function assertBuilt(): void {
 /** Runs `node dist/cli/main.js ...args` to completion. Never throws for a non-zero exit. */
 export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
   assertBuilt();
-  const timeoutMs = options.timeoutMs ?? 45_000;
+  const timeoutMs = options.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: mergeEnv(baseEnv(), options.env),
@@ -106,7 +106,7 @@ export interface ServerProcess {
  */
 export function startServe(options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<ServerProcess> {
   assertBuilt();
-  const timeoutMs = options.timeoutMs ?? 60_000;
+  const timeoutMs = options.timeoutMs ?? 120_000;
   const child = spawn(process.execPath, [CLI_PATH, 'serve', '--json'], {
     env: mergeEnv(baseEnv(), options.env),
     cwd: options.cwd ?? tmpdir(),

@@ -100,7 +100,8 @@ describe('recording real sessions', () => {
     const original = readFileSync(path);
     try {
       const flipped = Buffer.from(original);
-      flipped[Math.floor(flipped.length / 2)] ^= 0x01;
+      const mid = Math.floor(flipped.length / 2);
+      flipped[mid] = (flipped[mid] as number) ^ 0x01;
       writeFileSync(path, flipped);
       const report = await g.services.recordings.verify(rec!);
       expect(report.ok).toBe(false);

@@ -1,0 +1,306 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ManualClock } from '../../../core/clock.js';
+import { Recorder } from '../../../recordings/recorder.js';
+import type { RecorderOptions } from '../../../recordings/recorder.js';
+import { FileRecordingStore } from '../../../recordings/store.js';
+import { keyFingerprint } from '../../../recordings/keys.js';
+import type { RecordingKey } from '../../../recordings/keys.js';
+import { parseCast } from '../../../recordings/asciicast.js';
+import { verifyChain } from '../../../recordings/integrity.js';
+import type { ChainEntry } from '../../../recordings/integrity.js';
+
+let dir: string;
+let store: FileRecordingStore;
+let key: RecordingKey;
+const START = Date.UTC(2026, 4, 6, 7, 8, 9, 500);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'airlock-recorder-'));
+  store = new FileRecordingStore(dir);
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  key = { kid: 'k1', privateKey, publicKey, fingerprint: keyFingerprint(publicKey), publicPem: '' };
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function newRecorder(options: Partial<RecorderOptions> = {}, wrapFiles?: (f: { cast: FileHandle; chain: FileHandle }) => { cast: FileHandle; chain: FileHandle }) {
+  const rel = `${randomUUID()}.cast`;
+  const files = await store.create(rel);
+  const clock = new ManualClock(START);
+  const session = randomUUID();
+  const rec = new Recorder({
+    ...(wrapFiles ? wrapFiles(files) : files),
+    header: {
+      width: 132,
+      height: 43,
+      title: 'alice@db01',
+      env: { TERM: 'xterm-256color', SHELL: '/bin/bash' },
+      airlock: { session, user: 'alice', target: 'db01', login: 'root', source: '192.0.2.7' },
+    },
+    ids: { session, recording: randomUUID() },
+    key,
+    clock,
+    recordInput: false,
+    flushMs: 60_000,
+    checkpointMs: 60_000,
+    ...options,
+  });
+  const read = () => readFileSync(join(dir, rel), 'utf8');
+  const readChain = () => readFileSync(join(dir, rel + '.chain'), 'utf8');
+  return { rec, clock, rel, read, readChain, session };
+}
+
+/** A real FileHandle whose writes can be slowed down or made to fail. */
+function instrument(fh: FileHandle, behave: { delayMs?: number; fail?: Error } = {}) {
+  const calls = { write: 0, datasync: 0, close: 0 };
+  const handle = {
+    async write(...args: unknown[]) {
+      calls.write++;
+      if (behave.delayMs) await sleep(behave.delayMs);
+      if (behave.fail) throw behave.fail;
+      return (fh.write as (...a: unknown[]) => Promise<unknown>)(...args);
+    },
+    async datasync() {
+      calls.datasync++;
+      if (behave.fail) throw behave.fail;
+      return fh.datasync();
+    },
+    async close() {
+      calls.close++;
+      return fh.close();
+    },
+  };
+  return { handle: handle as unknown as FileHandle, calls };
+}
+
+describe('Recorder', () => {
+  it('writes an asciicast v2 header with airlock fields', async () => {
+    const { rec, read, session } = await newRecorder();
+    await rec.close();
+    const firstLine = read().split('\n')[0] as string;
+    const header = JSON.parse(firstLine) as Record<string, unknown>;
+    expect(header).toEqual({
+      version: 2,
+      width: 132,
+      height: 43,
+      timestamp: Math.floor(START / 1000),
+      title: 'alice@db01',
+      env: { TERM: 'xterm-256color', SHELL: '/bin/bash' },
+      airlock: { session, user: 'alice', target: 'db01', login: 'root', source: '192.0.2.7' },
+    });
+  });
+
+  it('writes output events that reproduce the bytes exactly, across split UTF-8', async () => {
+    const { rec, clock, read } = await newRecorder();
+    const pieces: Buffer[] = [];
+    const e = Buffer.from('é'); // c3 a9
+    const crab = Buffer.from('🦀'); // 4 bytes
+    pieces.push(Buffer.from('caf'), e.subarray(0, 1), e.subarray(1), Buffer.from(' \x1b[1mbold\x1b[0m\r\n'));
+    pieces.push(crab.subarray(0, 1), crab.subarray(1, 3), crab.subarray(3), Buffer.from('"quoted" \\ back\ttab\x07'));
+    for (const p of pieces) {
+      clock.advance(250);
+      rec.output(p);
+    }
+    await rec.close();
+    const cast = parseCast(read());
+    const out = cast.events.filter((ev) => ev[1] === 'o');
+    expect(out.map((ev) => ev[2]).join('')).toBe(Buffer.concat(pieces).toString('utf8'));
+    expect(Buffer.from(out.map((ev) => ev[2]).join(''), 'utf8').equals(Buffer.concat(pieces))).toBe(true);
+    for (const ev of out) {
+      expect(ev[2]).not.toBe('');
+      expect(ev[2]).not.toContain('\ufffd');
+    }
+    // 'é' arrives as one event, when its second byte does.
+    expect(out.map((ev) => ev[2])).toContain('é');
+    expect(out.map((ev) => ev[2])).toContain('🦀');
+    // Times: seconds since the header's start, from the injected clock.
+    expect(out[0]?.[0]).toBeCloseTo(0.25, 6);
+    expect(out.at(-1)?.[0]).toBeCloseTo(2.0, 6);
+  });
+
+  it('writes resize events and markers', async () => {
+    const { rec, clock, read } = await newRecorder();
+    rec.output(Buffer.from('a'));
+    clock.advance(1500);
+    rec.resize(120, 40);
+    rec.marker('approval granted by bob');
+    rec.marker('x'.repeat(5000));
+    await rec.close();
+    const cast = parseCast(read());
+    expect(cast.events[1]).toEqual([1.5, 'r', '120x40']);
+    expect(cast.events[2]).toEqual([1.5, 'm', 'approval granted by bob']);
+    expect(cast.events[3]).toEqual([1.5, 'm', 'x'.repeat(1000)]);
+  });
+
+  it('marks switches between stdout and stderr', async () => {
+    const { rec, read } = await newRecorder();
+    rec.output(Buffer.from('out1\n'));
+    rec.stderr(Buffer.from('err1\n'));
+    rec.stderr(Buffer.from('err2\n'));
+    rec.output(Buffer.from('out2\n'));
+    rec.stderr(Buffer.from('err3\n'));
+    await rec.close();
+    const events = parseCast(read()).events.map((ev) => [ev[1], ev[2]]);
+    expect(events).toEqual([
+      ['o', 'out1\n'],
+      ['m', 'stderr'],
+      ['o', 'err1\n'],
+      ['o', 'err2\n'],
+      ['m', 'stdout'],
+      ['o', 'out2\n'],
+      ['m', 'stderr'],
+      ['o', 'err3\n'],
+    ]);
+  });
+
+  it('gets small output to the file within flushMs, before close, with its chain entry', async () => {
+    const { rec, read, readChain } = await newRecorder({ flushMs: 100 });
+    rec.output(Buffer.from('small'));
+    await sleep(400);
+    const text = read();
+    const cast = parseCast(text);
+    expect(cast.header.version).toBe(2);
+    expect(cast.events).toEqual([[0, 'o', 'small']]);
+    const chain = readChain()
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => JSON.parse(l) as ChainEntry);
+    expect(chain).toEqual([expect.objectContaining({ t: 'range', i: 0, off: 0, len: Buffer.byteLength(text) })]);
+    expect(rec.length).toBe(Buffer.byteLength(text));
+    // More output later goes into a second range.
+    rec.output(Buffer.from('more'));
+    await sleep(400);
+    expect(parseCast(read()).events.map((ev) => ev[2])).toEqual(['small', 'more']);
+    const result = await rec.close();
+    expect(result.entries).toBe(2);
+  });
+
+  it('flushes as soon as flushBytes are waiting', async () => {
+    const { rec, read } = await newRecorder({ flushBytes: 4096, flushMs: 60_000 });
+    rec.output(Buffer.alloc(5000, 'a'));
+    await sleep(100);
+    expect(parseCast(read()).events).toEqual([[0, 'o', 'a'.repeat(5000)]]);
+    await rec.close();
+  });
+
+  it('writes signed checkpoints every checkpointMs, synced, and a final one at close', async () => {
+    let castHandle: ReturnType<typeof instrument> | undefined;
+    let chainHandle: ReturnType<typeof instrument> | undefined;
+    const { rec, clock, read, readChain } = await newRecorder({ flushMs: 30, checkpointMs: 100 }, (f) => {
+      castHandle = instrument(f.cast);
+      chainHandle = instrument(f.chain);
+      return { cast: castHandle.handle, chain: chainHandle.handle };
+    });
+    rec.output(Buffer.from('before the checkpoint'));
+    clock.advance(30_000);
+    await sleep(350);
+    const entries = readChain()
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => JSON.parse(l) as ChainEntry);
+    const cps = entries.filter((e) => e.t === 'checkpoint');
+    expect(cps.length).toBeGreaterThanOrEqual(1);
+    expect(cps[0]).toMatchObject({ body: { final: false, length: Buffer.byteLength(read()), entries: 1 }, key: key.fingerprint });
+    expect(castHandle?.calls.datasync).toBeGreaterThanOrEqual(1);
+    expect(chainHandle?.calls.datasync).toBeGreaterThanOrEqual(1);
+    const result = await rec.close();
+    expect(castHandle?.calls.close).toBe(1);
+    const report = verifyChain({ file: Buffer.from(read()), chainText: readChain(), keys: new Map([[key.fingerprint, key.publicKey]]), expect: result });
+    expect(report.problems).toEqual([]);
+    expect(report.final).toBe(true);
+    // close() is idempotent.
+    expect(await rec.close()).toEqual(result);
+    expect(castHandle?.calls.close).toBe(1);
+  });
+
+  it('applies back-pressure while a slow disk is behind, and drains', async () => {
+    let cast: ReturnType<typeof instrument> | undefined;
+    const { rec, read, readChain } = await newRecorder({ flushBytes: 4096, highWater: 8192, flushMs: 60_000 }, (f) => {
+      cast = instrument(f.cast, { delayMs: 50 });
+      return { cast: cast.handle, chain: f.chain };
+    });
+    expect(rec.backlogged).toBe(false);
+    const chunk = Buffer.alloc(3000, 'z');
+    let n = 0;
+    // The relay's loop: write until the recorder says it is behind.
+    while (!rec.backlogged && n < 100) {
+      rec.output(chunk);
+      n++;
+    }
+    expect(rec.backlogged).toBe(true);
+    expect(n).toBeLessThan(10); // it says so after a few chunks, not after everything
+    const t0 = Date.now();
+    await once(rec, 'drain');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
+    expect(rec.backlogged).toBe(false);
+    expect(cast?.calls.write).toBeGreaterThanOrEqual(1);
+    const result = await rec.close();
+    const text = read();
+    expect(parseCast(text).events.map((ev) => ev[2]).join('')).toBe('z'.repeat(3000 * n));
+    expect(verifyChain({ file: Buffer.from(text), chainText: readChain(), keys: new Map([[key.fingerprint, key.publicKey]]), expect: result }).ok).toBe(true);
+  });
+
+  it('emits failed once on a write error and stops writing', async () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    let cast: ReturnType<typeof instrument> | undefined;
+    let chain: ReturnType<typeof instrument> | undefined;
+    const { rec } = await newRecorder({ flushBytes: 4096, highWater: 1 << 20 }, (f) => {
+      cast = instrument(f.cast, { fail: enospc });
+      chain = instrument(f.chain);
+      return { cast: cast.handle, chain: chain.handle };
+    });
+    const failures: unknown[] = [];
+    rec.on('failed', (err) => failures.push(err));
+    for (let i = 0; i < 5; i++) rec.output(Buffer.alloc(5000, 'q')); // five flushes queued
+    const drained = once(rec, 'drain');
+    await sleep(50);
+    await drained;
+    expect(failures).toEqual([enospc]);
+    expect(rec.failed).toBe(enospc);
+    expect(rec.backlogged).toBe(false);
+    expect(cast?.calls.write).toBe(1);
+    expect(chain?.calls.write).toBe(0);
+    // Later output and checkpoints write nothing; close still releases the files.
+    rec.output(Buffer.alloc(10_000, 'r'));
+    await rec.checkpoint(false);
+    await rec.close();
+    await sleep(20);
+    expect(failures).toHaveLength(1);
+    expect(cast?.calls.write).toBe(1);
+    expect(chain?.calls.write).toBe(0);
+    expect(cast?.calls.datasync).toBe(0);
+    expect(cast?.calls.close).toBe(1);
+    expect(chain?.calls.close).toBe(1);
+  });
+
+  it('emits failed when the checkpoint sync fails', async () => {
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const fh = await open(join(dir, `${randomUUID()}.x`), 'wx');
+    const chain = await open(join(dir, `${randomUUID()}.y`), 'wx');
+    const bad = instrument(fh);
+    const handle = { ...bad.handle, datasync: async () => Promise.reject(eio) } as unknown as FileHandle;
+    const rec = new Recorder({
+      cast: handle,
+      chain,
+      header: { width: 80, height: 24, title: 't', env: {}, airlock: {} },
+      ids: { session: randomUUID(), recording: randomUUID() },
+      key,
+      clock: new ManualClock(START),
+      recordInput: false,
+      flushMs: 60_000,
+      checkpointMs: 60_000,
+    });
+    const failed = once(rec, 'failed');
+    rec.output(Buffer.from('x'));
+    void rec.checkpoint(false);
+    expect((await failed)[0]).toBe(eio);
+    await rec.close();
+  });
+});

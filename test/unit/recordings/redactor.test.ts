@@ -1,0 +1,226 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InputRedactor, REDACTED } from '../../../recordings/redactor.js';
+import { Recorder } from '../../../recordings/recorder.js';
+import { FileRecordingStore } from '../../../recordings/store.js';
+import { keyFingerprint } from '../../../recordings/keys.js';
+import type { RecordingKey } from '../../../recordings/keys.js';
+import { parseCast } from '../../../recordings/asciicast.js';
+import { ManualClock } from '../../../core/clock.js';
+
+const WINDOW = 400;
+
+describe('InputRedactor', () => {
+  it('keeps typing that the target echoes', () => {
+    const r = new InputRedactor(WINDOW);
+    expect(r.input(0.5, 'l', 1000)).toEqual([]);
+    expect(r.output('l', 1010)).toEqual([{ t: 0.5, data: 'l' }]);
+    expect(r.input(0.6, 's', 1100)).toEqual([]);
+    expect(r.output('s', 1105)).toEqual([{ t: 0.6, data: 's' }]);
+    // Nothing left to decide.
+    expect(r.flush()).toEqual([]);
+  });
+
+  it('keeps echo that arrives in pieces, after escape sequences', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'cat', 1000);
+    expect(r.output('\x1b[1mca', 1010)).toEqual([]);
+    expect(r.output('t', 1020)).toEqual([{ t: 1, data: 'cat' }]);
+  });
+
+  it('hides typing that is never echoed once the window has passed', () => {
+    const r = new InputRedactor(WINDOW);
+    const password = 'hunter2';
+    let now = 5000;
+    for (const [i, ch] of [...password].entries()) {
+      expect(r.input(5 + i * 0.1, ch, now)).toEqual([]);
+      now += 100;
+    }
+    // The first keys' windows have passed, the last ones' not yet.
+    const early = r.tick(5000 + WINDOW);
+    expect(early).toEqual([{ t: 5, data: REDACTED }]);
+    const rest = r.tick(now + WINDOW);
+    expect(rest).toHaveLength(password.length - 1);
+    for (const [i, e] of rest.entries()) expect(e).toEqual({ t: 5 + (i + 1) * 0.1, data: REDACTED });
+    for (const e of [...early, ...rest]) expect(e.data).toBe(REDACTED);
+  });
+
+  it('waits for the window before deciding', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'x', 1000);
+    expect(r.tick(1000 + WINDOW - 1)).toEqual([]);
+    expect(r.tick(1000 + WINDOW)).toEqual([{ t: 1, data: REDACTED }]);
+  });
+
+  it('keeps Enter and control keys as they are', () => {
+    const r = new InputRedactor(WINDOW);
+    expect(r.input(1, '\r', 1000)).toEqual([{ t: 1, data: '\r' }]);
+    expect(r.input(2, '\x03', 2000)).toEqual([{ t: 2, data: '\x03' }]);
+    expect(r.input(3, '\x1b[A', 3000)).toEqual([{ t: 3, data: '\x1b[A' }]);
+    expect(r.input(4, '\x7f', 4000)).toEqual([{ t: 4, data: '\x7f' }]);
+    expect(r.input(5, '\t', 5000)).toEqual([{ t: 5, data: '\t' }]);
+  });
+
+  it('keeps control keys in order behind undecided typing', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'secret', 1000);
+    expect(r.input(1.2, '\r', 1200)).toEqual([]);
+    expect(r.tick(1000 + WINDOW)).toEqual([
+      { t: 1, data: REDACTED },
+      { t: 1.2, data: '\r' },
+    ]);
+  });
+
+  it('keeps a pasted command with its Enter when the output echoes it', () => {
+    const r = new InputRedactor(WINDOW);
+    expect(r.input(1, 'ls\r', 1000)).toEqual([]);
+    expect(r.output('ls\r\nbin  etc  home\r\n$ ', 1020)).toEqual([{ t: 1, data: 'ls\r' }]);
+  });
+
+  it('keeps typing echoed together with the response to the Enter that followed', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'l', 1000);
+    r.input(1.01, 's', 1010);
+    r.input(1.02, '\r', 1020);
+    expect(r.output('ls\r\nbin  etc\r\n$ ', 1030)).toEqual([
+      { t: 1, data: 'l' },
+      { t: 1.01, data: 's' },
+      { t: 1.02, data: '\r' },
+    ]);
+  });
+
+  it('hides a password followed by output that does not contain it', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'hunter2\r', 1000);
+    expect(r.output('\r\n', 1050)).toEqual([]);
+    expect(r.output('total 0\r\n$ ', 1100)).toEqual([]);
+    const out = r.tick(1000 + WINDOW);
+    expect(out).toEqual([{ t: 1, data: REDACTED + '\r' }]);
+    expect(JSON.stringify(out)).not.toContain('hunter2');
+  });
+
+  it('hides a password typed key by key even when the command output right after Enter contains its letters', () => {
+    // sudo: the prompt came before; the engineer types quickly and presses Enter, and the
+    // command's output arrives within the echo window of the last keys.
+    const r = new InputRedactor(WINDOW);
+    const password = 'root';
+    const decided: Array<{ t: number; data: string }> = [];
+    let now = 1000;
+    for (const ch of password) {
+      decided.push(...r.input(now / 1000, ch, now));
+      now += 60;
+    }
+    decided.push(...r.input(now / 1000, '\r', now));
+    decided.push(...r.output('\r\n', now + 20));
+    decided.push(...r.output('root@db01:~# ', now + 40));
+    decided.push(...r.tick(now + 40 + WINDOW));
+    expect(decided.map((e) => e.data)).toEqual([REDACTED, REDACTED, REDACTED, REDACTED, '\r']);
+  });
+
+  it('does not count output after the window as echo', () => {
+    // The recorder ticks once a second: output that arrives after the window but
+    // before the next tick must not confirm keys typed long before.
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'p', 1000);
+    r.input(1.1, 'w', 1100);
+    expect(r.output('a pwd prompt', 1000 + WINDOW + 500)).toEqual([
+      { t: 1, data: REDACTED },
+      { t: 1.1, data: REDACTED },
+    ]);
+  });
+
+  it('flush() hides anything undecided', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'typed', 1000);
+    r.input(1.1, '\x03', 1100);
+    expect(r.flush()).toEqual([
+      { t: 1, data: REDACTED },
+      { t: 1.1, data: '\x03' },
+    ]);
+    expect(r.flush()).toEqual([]);
+  });
+
+  it('keeps control keys inside a hidden chunk', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'abc\x7fd\r', 1000);
+    expect(r.flush()).toEqual([{ t: 1, data: `${REDACTED}\x7f${REDACTED}\r` }]);
+  });
+});
+
+describe('Recorder input events', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-redactor-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function key(): RecordingKey {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    return { kid: 'k', privateKey, publicKey, fingerprint: keyFingerprint(publicKey), publicPem: '' };
+  }
+
+  it('records echoed typing, hides a password, and never writes time backwards', async () => {
+    const store = new FileRecordingStore(dir);
+    const rel = `${randomUUID()}.cast`;
+    const files = await store.create(rel);
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+    const rec = new Recorder({
+      ...files,
+      header: { width: 80, height: 24, title: 'alice@db01', env: {}, airlock: {} },
+      ids: { session: randomUUID(), recording: randomUUID() },
+      key: key(),
+      clock,
+      recordInput: true,
+      flushMs: 20,
+      checkpointMs: 60_000,
+    });
+    const step = (ms: number) => clock.advance(ms);
+    // "sudo -k ls" typed and echoed key by key.
+    for (const ch of 'sudo ls') {
+      rec.input(Buffer.from(ch));
+      step(30);
+      rec.output(Buffer.from(ch));
+      step(70);
+    }
+    rec.input(Buffer.from('\r'));
+    step(10);
+    rec.output(Buffer.from('\r\n[sudo] password for alice: '));
+    step(500);
+    // The password: never echoed.
+    for (const ch of 'S3cret!') {
+      rec.input(Buffer.from(ch));
+      step(120);
+    }
+    step(WINDOW);
+    await sleep(80); // a few flush ticks see the windows passed
+    rec.input(Buffer.from('\r'));
+    step(5);
+    rec.output(Buffer.from('\r\nbin  etc  home\r\n$ '));
+    // Input decided late (echo arriving after more output) keeps its own time unless that goes backwards.
+    rec.input(Buffer.from('x'));
+    step(200);
+    rec.output(Buffer.from('\x1b[32mgreen\x1b[0m '));
+    step(50);
+    rec.output(Buffer.from('x'));
+    step(50);
+    rec.resize(100, 30);
+    rec.marker('approval granted');
+    rec.input(Buffer.from('unfinished'));
+    await rec.close();
+
+    const text = (await store.read(rel)).toString('utf8');
+    expect(text).not.toContain('S3cret!');
+    expect(text).not.toContain('unfinished');
+    const cast = parseCast(text);
+    const times = cast.events.map((e) => e[0]);
+    for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThanOrEqual(times[i - 1] as number);
+    const inputs = cast.events.filter((e) => e[1] === 'i').map((e) => e[2]);
+    expect(inputs.join('')).toBe('sudo ls\r' + REDACTED.repeat(7) + '\r' + 'x' + REDACTED);
+    // Output is never touched.
+    const outputs = cast.events.filter((e) => e[1] === 'o').map((e) => e[2]);
+    expect(outputs.join('')).toBe('sudo ls\r\n[sudo] password for alice: \r\nbin  etc  home\r\n$ \x1b[32mgreen\x1b[0m x');
+    expect(cast.events).toContainEqual([expect.any(Number), 'r', '100x30']);
+    expect(cast.events).toContainEqual([expect.any(Number), 'm', 'approval granted']);
+  });
+});
