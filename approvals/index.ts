@@ -4,3 +4,5 @@ export { Grants } from './grants.js';
 export type { Grant, NewGrant } from './grants.js';
 export { AccessPolicy } from './policy.js';
 export type { AccessDecision, AccessScope } from './policy.js';
+export { AccessRequests } from './requests.js';
+export type { AccessRequest, RequestStatus, RequestEvent, NewRequest, Decision } from './requests.js';

@@ -1,13 +1,14 @@
 import type { User } from '../identity/index.js';
 import type { Grant, Grants } from './grants.js';
+import type { AccessRequests } from './requests.js';
 import type { Target, Targets } from './targets.js';
 
 /**
  * Decides whether a user may open a session on a target as a login, and with what
- * scope. Today: an active user, a live grant, a login the grant names (or the
- * target's default), and a standard target. Sensitive and critical targets need
- * break-glass approval, which the approvals issue adds; until then they are
- * refused with "approval required".
+ * scope: an active user, a live grant, a login the grant names (or the target's
+ * default); and for sensitive and critical targets also an approved break-glass
+ * request for that login that has not ended (approvals/requests.ts). The scope is
+ * the narrower of grant and approval, and ends when the approval ends.
  *
  * Denials carry two messages: `reason` for the user (general, never naming targets
  * they cannot use) and `detail` for the audit log.
@@ -18,16 +19,22 @@ export interface AccessScope {
   grant: Grant;
   allowSftp: boolean;
   allowForwarding: boolean;
+  /** The approved request behind this access (sensitive and critical targets). */
+  requestId?: string;
+  /** When access ends, if sooner than the login: the approval's end. */
+  until?: Date;
 }
 
 export type AccessDecision =
   | { allowed: true; scope: AccessScope }
-  | { allowed: false; reason: string; detail: string; code: 'no_target' | 'no_login' | 'approval_required' | 'user_inactive' };
+  | { allowed: false; reason: string; detail: string; code: 'no_target' | 'no_login' | 'user_inactive' }
+  | { allowed: false; reason: string; detail: string; code: 'approval_required'; target: Target; login: string };
 
 export class AccessPolicy {
   constructor(
     private readonly targets: Targets,
     private readonly grants: Grants,
+    private readonly requests: AccessRequests,
   ) {}
 
   async decide(user: User, targetName: string, requestedLogin: string | undefined): Promise<AccessDecision> {
@@ -51,12 +58,29 @@ export class AccessPolicy {
         detail: allowedLogins.includes(login) ? `no credential for login ${login}` : `login ${login} not in grant`,
       };
     }
-    if (target.sensitivity !== 'standard') {
+    if (this.requests.tierOf(target.sensitivity).approvals > 0) {
+      const approved = await this.requests.activeGrant(user.id, target.id, login);
+      if (!approved) {
+        return {
+          allowed: false,
+          code: 'approval_required',
+          reason: `${target.name} is ${target.sensitivity}: approval required`,
+          detail: `sensitivity ${target.sensitivity}, no approved request`,
+          target,
+          login,
+        };
+      }
       return {
-        allowed: false,
-        code: 'approval_required',
-        reason: `${target.name} is ${target.sensitivity}: approval required (break-glass requests are not available yet)`,
-        detail: `sensitivity ${target.sensitivity}`,
+        allowed: true,
+        scope: {
+          target,
+          login,
+          grant,
+          allowSftp: grant.allowSftp && Boolean(approved.grantedSftp),
+          allowForwarding: grant.allowForwarding && Boolean(approved.grantedForwarding),
+          requestId: approved.id,
+          until: approved.grantedUntil as Date,
+        },
       };
     }
     return { allowed: true, scope: { target, login, grant, allowSftp: grant.allowSftp, allowForwarding: grant.allowForwarding } };

@@ -10,6 +10,7 @@ import { auditVerify, auditTail } from './commands/audit.js';
 import { targetAdd, targetList, targetShow, targetUpdate, targetRemove, targetScan } from './commands/targets.js';
 import { grantAdd, grantList, grantRevoke, sessionList, sessionShow, sessionTerminate } from './commands/access.js';
 import { SENSITIVITIES } from '../approvals/index.js';
+import { requestCreate, requestsList, requestShow, requestApprove, requestDeny, requestCancel, requestRevoke } from './commands/requests.js';
 import { recordingsList, recordingsShow, recordingsExport, recordingsVerify, recordingsKey, recordingsPrune } from './commands/recordings.js';
 import { ROLES } from '../identity/index.js';
 
@@ -169,6 +170,34 @@ export function buildProgram(): Command {
     .description('end a live session now (admin, approver)')
     .option('--reason <text>')
     .action(verb(sessionTerminate));
+
+  program
+    .command('request <target>')
+    .description('ask for break-glass access to a sensitive or critical target')
+    .option('--login <login>', 'target login (default: the target\'s default)')
+    .option('--reason <text>', 'why')
+    .option('--ticket <ref>', 'ticket reference, e.g. INC-1234')
+    .option('--duration <duration>', 'how long, e.g. 1h (capped by policy)')
+    .option('--sftp', 'file transfer needed')
+    .option('--forwarding', 'port forwarding needed')
+    .option('--wait', 'wait for the decision (exit 0 approved, 4 otherwise)')
+    .action(verb(requestCreate));
+  const requests = program.command('requests').description('break-glass requests: approvers decide, engineers see theirs');
+  requests.command('list').description('requests, newest first').option('--pending', 'pending only').option('--status <status>').action(verb(requestsList));
+  requests.command('show <id>').action(verb(requestShow));
+  requests
+    .command('approve <id>')
+    .description('approve (approver/admin; never your own). Narrow with --duration, --no-sftp, --no-forwarding')
+    .option('--comment <text>')
+    .option('--duration <duration>', 'shorter than asked')
+    .option('--no-sftp', 'without file transfer')
+    .option('--no-forwarding', 'without port forwarding')
+    .action(verb((ctx, id: string, o: { comment?: string; duration?: string; sftp?: boolean; forwarding?: boolean }) =>
+      requestApprove(ctx, id, { comment: o.comment, duration: o.duration, noSftp: o.sftp === false, noForwarding: o.forwarding === false }),
+    ));
+  requests.command('deny <id>').description('deny, saying why').requiredOption('--comment <text>').action(verb(requestDeny));
+  requests.command('cancel <id>').description('withdraw your own pending request').action(verb(requestCancel));
+  requests.command('revoke <id>').description('end an approved grant now; its sessions end').requiredOption('--comment <text>').action(verb(requestRevoke));
 
   const recordings = program.command('recordings').alias('recording').description('session recordings (auditors, admins; engineers: their own)');
   recordings

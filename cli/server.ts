@@ -38,7 +38,15 @@ export async function startServer(services: Services): Promise<RunningServer> {
   const ssh = new SshGateway(services, hostKey);
   const sshAddress = await ssh.listen(config.ssh.listen);
   logger.info({ address: `${sshAddress.host}:${sshAddress.port}`, fingerprint: hostKey.fingerprint }, 'ssh gateway listening');
-  const watch = new SessionWatch({ sessions: services.sessions, identity: services.identity, clock: services.clock, logger, warningsMs: config.ssh.expiryWarnings });
+  const watch = new SessionWatch({
+    sessions: services.sessions,
+    identity: services.identity,
+    requests: services.requests,
+    clock: services.clock,
+    logger,
+    warningsMs: config.ssh.expiryWarnings,
+  });
+  services.requests.start();
   watch.start();
 
   const app = createApp(services, {

@@ -9,7 +9,7 @@ import { openDatabase } from '../core/open-database.js';
 import { checkMasterKey, createVault, loadMasterKey } from '../core/vault.js';
 import type { Vault } from '../core/vault.js';
 import { Identity } from '../identity/index.js';
-import { AccessPolicy, Grants, Targets } from '../approvals/index.js';
+import { AccessPolicy, AccessRequests, Grants, Targets } from '../approvals/index.js';
 import { SessionRegistry } from '../gateway/sessions.js';
 import { FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ export interface Services {
   targets: Targets;
   grants: Grants;
   policy: AccessPolicy;
+  requests: AccessRequests;
   sessions: SessionRegistry;
   recordings: Recordings;
   recordingKeys: RecordingKeys;
@@ -61,7 +62,8 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     await identity.init();
     const targets = new Targets(db, audit, clock, vault);
     const grants = new Grants(db, audit, clock);
-    const policy = new AccessPolicy(targets, grants);
+    const requests = new AccessRequests(db, audit, clock, config.policy);
+    const policy = new AccessPolicy(targets, grants, requests);
     const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
     const recordingKeys = new RecordingKeys(db, vault, clock);
     await recordingKeys.init();
@@ -79,11 +81,13 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       targets,
       grants,
       policy,
+      requests,
       sessions,
       recordings,
       recordingKeys,
       async close() {
         recordings.stop();
+        requests.stop();
         await db.close();
       },
     };

@@ -49,6 +49,20 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
+/** One sensitivity tier of the break-glass policy, with its defaults. */
+function tier(d: { maxDuration: number; approvals: number; reasonRequired: boolean; ticketRequired: boolean }) {
+  return z
+    .strictObject({
+      /** Longest access one request can grant. */
+      maxDuration: duration.default(d.maxDuration),
+      /** Distinct internal approvers needed (0: a grant is enough). */
+      approvals: z.number().int().min(0).max(5).default(d.approvals),
+      reasonRequired: z.boolean().default(d.reasonRequired),
+      ticketRequired: z.boolean().default(d.ticketRequired),
+    })
+    .prefault({});
+}
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const schema = z.strictObject({
@@ -95,6 +109,31 @@ const schema = z.strictObject({
       expiryWarnings: z.array(duration).max(5).default([5 * 60_000, 60_000]),
       /** Shown to every client before login. */
       banner: z.string().max(2000).default('airlock: authorized access only. Sessions are recorded and audited.\n'),
+    })
+    .prefault({}),
+  /** Break-glass policy per target sensitivity (approvals/policy.ts). */
+  policy: z
+    .strictObject({
+      standard: tier({ maxDuration: 8 * 3_600_000, approvals: 0, reasonRequired: false, ticketRequired: false }),
+      sensitive: tier({ maxDuration: 2 * 3_600_000, approvals: 1, reasonRequired: true, ticketRequired: false }),
+      critical: tier({ maxDuration: 3_600_000, approvals: 2, reasonRequired: true, ticketRequired: true }),
+      /** What a ticket reference must look like. */
+      ticketPattern: z
+        .string()
+        .max(200)
+        .refine((p) => {
+          try {
+            new RegExp(p);
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'not a valid regular expression')
+        .default('^(INC|CHG|REQ)-\\d+$'),
+      /** Link shown for a ticket; {ticket} is replaced. */
+      ticketLink: z.string().max(500).optional(),
+      /** A request nobody decides in this time expires. */
+      requestTimeout: duration.default(15 * 60_000),
     })
     .prefault({}),
   recordings: z

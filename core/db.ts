@@ -127,7 +127,12 @@ export interface PgliteOptions {
  * process (say, the CLI while `airlock serve` runs) fail with a clear message
  * instead of corrupting the database.
  */
-export async function openPglite(options: PgliteOptions = {}): Promise<Db> {
+/** An embedded database can also dump its data directory (tests copy a template). */
+export interface PgliteDb extends Db {
+  dump(): Promise<Blob>;
+}
+
+export async function openPglite(options: PgliteOptions = {}): Promise<PgliteDb> {
   let release = (): void => {};
   if (options.dir) {
     mkdirSync(options.dir, { recursive: true });
@@ -161,8 +166,9 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Db> {
       wrapDbError(err);
     }
   };
-  return {
+  const handle: PgliteDb = {
     engine: 'pglite',
+    dump: async () => (await db.dumpDataDir('none')) as Blob,
     query: (sql, params) => run(db, sql, params),
     exec: (sql) => execOn(db, sql),
     transaction: (fn) =>
@@ -175,6 +181,7 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Db> {
       }
     },
   };
+  return handle;
 }
 
 function takeDirLock(dir: string): () => void {

@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { Identity } from '../identity/index.js';
-import type { AccessPolicy, Targets } from '../approvals/index.js';
+import type { AccessPolicy, AccessRequests, Targets } from '../approvals/index.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Recordings } from '../recordings/index.js';
 
@@ -15,6 +15,7 @@ export interface GatewayDeps {
   audit: AuditLog;
   identity: Identity;
   policy: AccessPolicy;
+  requests: AccessRequests;
   targets: Targets;
   sessions: SessionRegistry;
   recordings: Recordings;

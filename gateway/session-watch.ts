@@ -1,12 +1,14 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Identity } from '../identity/index.js';
+import type { AccessRequests } from '../approvals/index.js';
 import type { SessionRegistry } from './sessions.js';
 
 /**
  * Keeps live sessions within their access: once a second it asks the database
- * which of their logins were revoked or have expired (so a logout, an admin's
- * revoke or a user disabled on any node ends the session within about a second),
+ * which of their logins were revoked or have expired, and which break-glass
+ * grants were revoked (so a logout, an admin's or approver's revoke, or a user
+ * disabled on any node ends the session within about a second),
  * writes the expiry warnings into the terminal, and ends sessions whose access
  * has run out.
  */
@@ -15,7 +17,14 @@ export class SessionWatch {
   #running = false;
 
   constructor(
-    private readonly deps: { sessions: SessionRegistry; identity: Identity; clock: Clock; logger: Logger; warningsMs: readonly number[] },
+    private readonly deps: {
+      sessions: SessionRegistry;
+      identity: Identity;
+      requests: AccessRequests;
+      clock: Clock;
+      logger: Logger;
+      warningsMs: readonly number[];
+    },
     private readonly intervalMs = 1000,
   ) {}
 
@@ -36,10 +45,11 @@ export class SessionWatch {
       const live = this.deps.sessions.list();
       if (live.length === 0) return;
       const ended = new Map((await this.deps.identity.logins.ended([...new Set(live.map((s) => s.loginId))])).map((e) => [e.id, e.reason]));
+      const revoked = await this.deps.requests.revokedAmong([...new Set(live.flatMap((s) => (s.requestId ? [s.requestId] : [])))]);
       const now = this.deps.clock.now().getTime();
       const warnings = [...this.deps.warningsMs].sort((a, b) => b - a);
       for (const s of live) {
-        const reason = ended.get(s.loginId);
+        const reason = ended.get(s.loginId) ?? (s.requestId ? revoked.get(s.requestId) : undefined);
         const remaining = s.expiresAt.getTime() - now;
         if (reason || remaining <= 0) {
           s.terminate(reason ?? 'your access has expired');

@@ -37,8 +37,10 @@ export interface SessionInfo {
   source: string;
   /** The airlock login (certificate or per-connection) the session runs under. */
   loginId: string;
-  /** When access ends: the login's expiry (later also the grant's end). */
+  /** When access ends: the login's expiry, or the approval's end if sooner. */
   expiresAt: Date;
+  /** The approved break-glass request the session runs under, if any. */
+  requestId?: string;
 }
 
 export interface LiveSession extends SessionInfo {
@@ -83,9 +85,9 @@ export class SessionRegistry {
     };
     await this.db.transaction(async (tx) => {
       await tx.query(
-        `INSERT INTO sessions (id, user_id, user_name, target_id, target_name, target_login, source, node, started_at, status, login_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10)`,
-        [session.id, info.userId, info.userName, info.targetId, info.targetName, info.login, info.source, this.node, session.startedAt, info.loginId],
+        `INSERT INTO sessions (id, user_id, user_name, target_id, target_name, target_login, source, node, started_at, status, login_id, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11)`,
+        [session.id, info.userId, info.userName, info.targetId, info.targetName, info.login, info.source, this.node, session.startedAt, info.loginId, info.requestId ?? null],
       );
       await this.audit.append(tx, {
         action: 'session.start',
@@ -93,7 +95,7 @@ export class SessionRegistry {
         actor: info.userName,
         target: `${info.targetName}:${info.login}`,
         source: info.source,
-        details: { sessionId: session.id, loginId: info.loginId, expiresAt: info.expiresAt.toISOString() },
+        details: { sessionId: session.id, loginId: info.loginId, expiresAt: info.expiresAt.toISOString(), requestId: info.requestId ?? null },
       });
     });
     this.#live.set(session.id, session);

@@ -10,6 +10,7 @@ import { grantRoutes } from './routes/grants.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { caRoutes } from './routes/ca.js';
 import { recordingRoutes } from './routes/recordings.js';
+import { requestRoutes } from './routes/requests.js';
 import { authenticate, requireRole, actorOf } from './auth.js';
 import { ROLES } from '../identity/index.js';
 
@@ -74,6 +75,7 @@ export function createApp(s: Services, options: AppOptions = {}): Express {
   api.use('/sessions', sessionRoutes(s));
   api.use('/ca', caRoutes(s));
   api.use('/recordings', recordingRoutes(s));
+  api.use('/requests', requestRoutes(s));
   api.get('/status', authenticate(s.identity), requireRole(...ROLES), (_req, res) => {
     res.json({ version: options.version ?? null, database: s.db.engine, masterKey: s.vault.fingerprint, ...(options.status?.() ?? {}) });
   });

@@ -50,6 +50,11 @@ async function call(base: string, method: string, path: string, o: CallOptions =
     },
     ...(hasBody ? { body: o.raw ?? JSON.stringify(o.body) } : {}),
   });
+  // An event stream never ends: its status and headers are the answer.
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, headers: res.headers, body: '' };
+  }
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -120,6 +125,8 @@ describe.each(engines)('HTTP API on %s', (engine) => {
   let revocableGrant: string;
   let engineerSession: LiveSession;
   let recordingId: string;
+  /** Break-glass requests made in beforeAll, one per use so each role's call has its own. */
+  const req: Record<string, string> = {};
   let otherSession: LiveSession;
   /** What the live sessions' terminate hooks were told. */
   const terminations: Array<{ user: string; reason: string }> = [];
@@ -190,6 +197,30 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     rec.recorder.output(Buffer.from('hello\r\n'));
     await rec.finish();
     recordingId = rec.id;
+
+    // A sensitive target the engineer and the admin hold grants for, and requests on it.
+    const sens = await target('sens01');
+    await s.targets.update('sens01', { sensitivity: 'sensitive' }, admin);
+    const sens01 = await s.targets.get('sens01');
+    const adminUser = await s.identity.users.get('admin');
+    await s.grants.grant(engineerUser, sens, {}, admin);
+    await s.grants.grant(adminUser, sens, {}, admin);
+    // Where the matrix asks anew: nothing there is ever approved.
+    const sens2 = await target('sens02');
+    await s.targets.update('sens02', { sensitivity: 'sensitive' }, admin);
+    await s.grants.grant(engineerUser, sens2, {}, admin);
+    await s.grants.grant(adminUser, sens2, {}, admin);
+    const ask = async (user: typeof engineerUser) => (await s.requests.create(user, sens01, { login: 'root', reason: 'api test' })).id;
+    req['show'] = await ask(engineerUser);
+    for (const who of ['approver', 'admin']) {
+      req[`approve-${who}`] = await ask(engineerUser);
+      req[`deny-${who}`] = await ask(engineerUser);
+      const toRevoke = await ask(engineerUser);
+      await s.requests.approve(toRevoke, await s.identity.users.get(who === 'admin' ? 'approver' : 'admin'));
+      req[`revoke-${who}`] = toRevoke;
+    }
+    req['cancel-engineer'] = await ask(engineerUser);
+    req['cancel-admin'] = await ask(adminUser);
   });
   afterAll(async () => {
     await web?.close();
@@ -261,6 +292,15 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     { route: 'GET /api/v1/recordings/:id/cast', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/cast` },
     { route: 'GET /api/v1/recordings/:id/verify', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/verify` },
     { route: 'GET /api/v1/recordings/:id/evidence', allowed: ['admin', 'auditor'], ok: 200, path: () => `/api/v1/recordings/${recordingId}/evidence` },
+    { route: 'GET /api/v1/requests', allowed: ALL, ok: 200 },
+    { route: 'POST /api/v1/requests', allowed: ['engineer', 'admin'], ok: 201, body: () => ({ target: 'sens02', reason: 'from the matrix' }) },
+    { route: 'GET /api/v1/requests/approvers', allowed: ALL, ok: 200 },
+    { route: 'GET /api/v1/requests/events', allowed: ['approver', 'admin', 'auditor'], ok: 200 },
+    { route: 'GET /api/v1/requests/:id', allowed: ALL, ok: 200, path: () => `/api/v1/requests/${req['show']}` },
+    { route: 'POST /api/v1/requests/:id/approve', allowed: ['approver', 'admin'], ok: 200, path: (who) => `/api/v1/requests/${req[`approve-${who}`] ?? req['show']}/approve`, body: () => ({}) },
+    { route: 'POST /api/v1/requests/:id/deny', allowed: ['approver', 'admin'], ok: 200, path: (who) => `/api/v1/requests/${req[`deny-${who}`] ?? req['show']}/deny`, body: () => ({ comment: 'no' }) },
+    { route: 'POST /api/v1/requests/:id/cancel', allowed: ['engineer', 'admin'], ok: 200, path: (who) => `/api/v1/requests/${req[`cancel-${who}`] ?? req['show']}/cancel` },
+    { route: 'POST /api/v1/requests/:id/revoke', allowed: ['approver', 'admin'], ok: 200, path: (who) => `/api/v1/requests/${req[`revoke-${who}`] ?? req['show']}/revoke`, body: () => ({ comment: 'enough' }) },
   ];
   const PUBLIC = ['POST /api/v1/login'];
 
@@ -323,12 +363,16 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     expect(target.body.user.status).toBe('active'); // disabled, then enabled, by admin only
 
     const targets = await call(base, 'GET', '/api/v1/targets', { token: main.auditor.token });
-    expect(targets.body.targets.map((t: { name: string }) => t.name)).toEqual(['db01', 'db02', 'made-by-admin']);
+    expect(targets.body.targets.map((t: { name: string }) => t.name)).toEqual(['db01', 'db02', 'made-by-admin', 'sens01', 'sens02']);
     expect(targets.body.targets[0].description).toBe('changed by admin');
     const grants = await call(base, 'GET', '/api/v1/grants?all=1', { token: main.auditor.token });
     expect(grants.body.grants.map((g: { userName: string; targetName: string; revokedAt: string | null }) => [g.userName, g.targetName, g.revokedAt !== null])).toEqual([
+      ['admin', 'sens01', false],
+      ['admin', 'sens02', false],
       ['engineer', 'db01', false],
       ['engineer', 'db02', false],
+      ['engineer', 'sens01', false],
+      ['engineer', 'sens02', false],
       ['target', 'db01', true],
     ]);
     // Only the approver and the admin ended the session.
@@ -346,7 +390,7 @@ describe.each(engines)('HTTP API on %s', (engine) => {
 
   it('engineers see only their own targets, grants and sessions, without connection details', async () => {
     const targets = await call(base, 'GET', '/api/v1/targets', { token: main.engineer.token });
-    expect(targets.body.targets.map((t: { name: string }) => t.name).sort()).toEqual(['db01', 'db02']);
+    expect(targets.body.targets.map((t: { name: string }) => t.name).sort()).toEqual(['db01', 'db02', 'sens01', 'sens02']);
     for (const t of targets.body.targets) {
       expect(t).not.toHaveProperty('host');
       expect(t).not.toHaveProperty('hostKey');
