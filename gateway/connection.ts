@@ -17,6 +17,8 @@ import type { Login, User } from '../identity/index.js';
 import type { AccessScope } from '../approvals/index.js';
 import type { GatewayDeps } from './deps.js';
 import { checkCertificate } from './cert-auth.js';
+import { breakGlass } from './break-glass.js';
+import type { Target } from '../approvals/index.js';
 import { chooseTarget } from './menu.js';
 import { connectTarget, TargetConnectError } from './connector.js';
 import { relayChannel, relayTcp } from './relay.js';
@@ -54,6 +56,17 @@ interface TargetLink {
 interface ChannelState {
   target?: ClientChannel;
   recorder?: Recorder;
+}
+
+/** The target needs an approved break-glass request first. */
+class ApprovalRequired extends AirlockError {
+  constructor(
+    message: string,
+    readonly target: Target,
+    readonly login: string,
+  ) {
+    super('ERR_FORBIDDEN', message);
+  }
 }
 
 type EndStatus = { status: 'closed' | 'terminated' | 'failed'; reason: string };
@@ -270,6 +283,7 @@ export class GatewayConnection {
         source: this.source,
         details: { reason: decision.code, detail: decision.detail },
       });
+      if (decision.code === 'approval_required') throw new ApprovalRequired(decision.reason, decision.target, decision.login);
       throw new AirlockError('ERR_FORBIDDEN', decision.reason);
     }
     const { scope } = decision;
@@ -310,7 +324,8 @@ export class GatewayConnection {
         login: scope.login,
         source: this.source,
         loginId: airlockLogin.id,
-        expiresAt: airlockLogin.expiresAt,
+        expiresAt: scope.until && scope.until < airlockLogin.expiresAt ? scope.until : airlockLogin.expiresAt,
+        ...(scope.requestId ? { requestId: scope.requestId } : {}),
       },
       { terminate: (reason) => this.terminate(reason), notify: (message) => this.notify(message) },
     );
@@ -390,7 +405,7 @@ export class GatewayConnection {
         return;
       }
       started = true;
-      void this.#startSftp(ok, no);
+      void this.#startSftp(ok);
     });
   }
 
@@ -415,7 +430,7 @@ export class GatewayConnection {
         this.#spec = { ...(this.#spec as SshUser), target: choice };
         this.#link = this.#connect(choice, this.#spec.login);
       }
-      link = await this.#link;
+      link = await this.#link.catch((err: unknown) => this.#approvalFirst(err, ch, pty));
       // The recording exists before a single byte reaches the target.
       rec = await this.#record(link, pty ? 'terminal' : 'exec', pty, command);
     } catch (err) {
@@ -449,6 +464,24 @@ export class GatewayConnection {
     else link.client.exec(command as string, { env, ...(window ? { pty: window } : {}) }, opened);
   }
 
+  /**
+   * A target that needs approval: with a terminal, ask for it right here and
+   * continue once granted; without one, say how to ask.
+   */
+  async #approvalFirst(err: unknown, ch: ServerChannel, pty: PseudoTtyInfo | undefined): Promise<TargetLink> {
+    if (!(err instanceof ApprovalRequired)) throw err;
+    if (!pty) {
+      throw new AirlockError(
+        'ERR_FORBIDDEN',
+        `${err.message}: connect with a terminal (ssh -t) to ask for it, or ask ahead with "airlock request ${err.target.name} --reason …"`,
+      );
+    }
+    const outcome = await breakGlass(this.deps, ch, this.#user as User, err.target, err.login, this.source);
+    if (!outcome.approved) throw new AirlockError('ERR_FORBIDDEN', outcome.message);
+    this.#link = this.#connect(err.target.name, err.login);
+    return this.#link;
+  }
+
   async #record(link: TargetLink, kind: 'terminal' | 'exec' | 'sftp', pty: PseudoTtyInfo | undefined, command?: string): Promise<LiveRecording> {
     const { session, scope } = link;
     const rec = await this.deps.recordings.start({
@@ -464,7 +497,9 @@ export class GatewayConnection {
       height: pty?.rows ?? 24,
       term: pty?.term,
       command,
+      approvalId: scope.requestId,
     });
+    if (scope.requestId) rec.recorder.marker(`break-glass approval ${scope.requestId}, access until ${session.expiresAt.toISOString()}`);
     this.#recordings.add(rec);
     rec.recorder.once('failed', () => this.terminate('could not write the recording of this session, so the session was ended', 'failed'));
     return rec;
@@ -480,27 +515,27 @@ export class GatewayConnection {
     for (const rec of this.#recordings) rec.recorder.marker(text);
   }
 
-  async #startSftp(ok: AcceptConnection<ServerChannel>, no: RejectConnection | undefined): Promise<void> {
+  async #startSftp(ok: AcceptConnection<ServerChannel>): Promise<void> {
+    // Accepted at once, like shell and exec: OpenSSH's sftp sends its INIT right
+    // behind the subsystem request without waiting for the reply, and ssh2 drops
+    // data on a channel not yet accepted, so a deferred accept left sftp hanging.
+    // The channel holds that input until the relay reads it; a refusal is told on
+    // stderr with a non-zero exit.
+    const ch = ok();
+    if (!ch) return;
+    this.#track(ch);
     let link: TargetLink;
-    try {
-      link = await this.#ensureLink();
-    } catch {
-      return no?.();
-    }
-    if (!link.scope.allowSftp) {
-      no?.();
-      this.#refused('sftp', {});
-      return;
-    }
     let rec: LiveRecording;
     try {
+      link = await this.#ensureLink();
+      if (!link.scope.allowSftp) {
+        this.#refused('sftp', {});
+        throw new AirlockError('ERR_FORBIDDEN', 'file transfer (SFTP) is not allowed by your grant');
+      }
       rec = await this.#record(link, 'sftp', undefined);
-    } catch {
-      return no?.();
+    } catch (err) {
+      return this.#deny(ch, err, '\n');
     }
-    const ch = ok();
-    if (!ch) return this.#finishRecording(rec);
-    this.#track(ch);
     const { session } = link;
     link.client.subsys('sftp', (err, targetCh) => {
       if (err) {

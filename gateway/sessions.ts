@@ -24,6 +24,7 @@ export interface FileOp {
   path: string;
   path2?: string;
   bytes?: number;
+  sha256?: string;
   ok?: boolean;
   at: string;
 }

@@ -1,10 +1,14 @@
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { WireReader } from './ssh-wire.js';
 
 /**
  * Watches an SFTP (v3, draft-ietf-secsh-filexfer-02) conversation passing through
  * the relay and reports file operations: opens with their path and mode, bytes
- * read and written per file, removes, renames, mkdir/rmdir, setstat, symlinks,
- * and whether the server said OK. It only reads copies of the bytes; the relay
+ * read and written per file with the SHA-256 of what moved (when the file was
+ * read or written front to back, as sftp and scp do; otherwise no hash is
+ * claimed), removes, renames, mkdir/rmdir, setstat, symlinks, and whether the
+ * server said OK. It only reads copies of the bytes; the relay
  * never waits for it. A packet it cannot parse stops observation (reported once),
  * never the transfer.
  */
@@ -13,6 +17,8 @@ export interface FileOperation {
   path: string;
   path2?: string;
   bytes?: number;
+  /** SHA-256 of the bytes transferred, for files moved front to back. */
+  sha256?: string;
   ok: boolean;
 }
 
@@ -72,12 +78,15 @@ interface OpenFile {
   mode: number;
   read: number;
   written: number;
+  /** Running hashes while the transfer stays sequential; undefined once it is not. */
+  readHash: Hash | undefined;
+  writeHash: Hash | undefined;
 }
 
 type Pending =
   | { kind: 'open'; path: string; mode: number }
   | { kind: 'simple'; op: FileOperation['op']; path: string; path2?: string }
-  | { kind: 'read'; handle: string }
+  | { kind: 'read'; handle: string; offset: bigint }
   | { kind: 'close'; handle: string };
 
 export class SftpObserver {
@@ -135,13 +144,20 @@ export class SftpObserver {
       case T.CLOSE:
         this.#pending.set(id, { kind: 'close', handle: r.bytes().toString('hex') });
         break;
-      case T.READ:
-        this.#pending.set(id, { kind: 'read', handle: r.bytes().toString('hex') });
+      case T.READ: {
+        const handle = r.bytes().toString('hex');
+        this.#pending.set(id, { kind: 'read', handle, offset: r.uint64() });
         break;
+      }
       case T.WRITE: {
         const f = this.#handles.get(r.bytes().toString('hex'));
-        r.uint64();
-        if (f) f.written += r.uint32(); // the data's length; the data itself is not needed
+        const offset = r.uint64();
+        const data = r.bytes();
+        if (f) {
+          if (offset === BigInt(f.written)) f.writeHash?.update(data);
+          else f.writeHash = undefined;
+          f.written += data.length;
+        }
         break;
       }
       case T.REMOVE:
@@ -188,10 +204,22 @@ export class SftpObserver {
     if (!pending) return;
     this.#pending.delete(id);
     if (type === T.HANDLE && pending.kind === 'open') {
-      this.#handles.set(r.bytes().toString('hex'), { path: pending.path, mode: pending.mode, read: 0, written: 0 });
+      this.#handles.set(r.bytes().toString('hex'), {
+        path: pending.path,
+        mode: pending.mode,
+        read: 0,
+        written: 0,
+        readHash: createHash('sha256'),
+        writeHash: createHash('sha256'),
+      });
     } else if (type === T.DATA && pending.kind === 'read') {
       const f = this.#handles.get(pending.handle);
-      if (f) f.read += r.uint32();
+      if (f) {
+        const data = r.bytes();
+        if (pending.offset === BigInt(f.read)) f.readHash?.update(data);
+        else f.readHash = undefined;
+        f.read += data.length;
+      }
     } else if (type === T.STATUS) {
       const ok = r.uint32() === 0;
       if (pending.kind === 'open' && !ok) this.report({ op: 'open-failed', path: pending.path, ok: false });
@@ -207,7 +235,11 @@ export class SftpObserver {
   }
 
   #reportFile(f: OpenFile, ok: boolean): void {
-    if (f.mode & FXF_WRITE || f.written > 0) this.report({ op: 'write', path: f.path, bytes: f.written, ok });
-    if ((f.mode & FXF_READ && !(f.mode & FXF_WRITE)) || f.read > 0) this.report({ op: 'read', path: f.path, bytes: f.read, ok });
+    if (f.mode & FXF_WRITE || f.written > 0) {
+      this.report({ op: 'write', path: f.path, bytes: f.written, ...(f.writeHash ? { sha256: f.writeHash.digest('hex') } : {}), ok });
+    }
+    if ((f.mode & FXF_READ && !(f.mode & FXF_WRITE)) || f.read > 0) {
+      this.report({ op: 'read', path: f.path, bytes: f.read, ...(f.readHash ? { sha256: f.readHash.digest('hex') } : {}), ok });
+    }
   }
 }

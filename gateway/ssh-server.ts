@@ -1,4 +1,5 @@
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ClientInfo } from 'ssh2';
 import type { ListenAddress } from '../core/config.js';
@@ -14,6 +15,11 @@ import type { HostKey } from './host-key.js';
  * flood of idle or slow clients cannot starve a real login (Warpgate
  * GHSA-78rf-vg74-7cr8). Connections over a limit are dropped before the key
  * exchange costs anything.
+ *
+ * The limits apply from the moment TCP accepts: airlock owns the listening socket
+ * and hands admitted sockets to ssh2 (injectSocket). ssh2 reports a connection
+ * only once the client has sent its version line, so a client that connects and
+ * says nothing would otherwise never be timed out nor counted.
  */
 export interface SshGatewayAddress {
   host: string;
@@ -22,6 +28,9 @@ export interface SshGatewayAddress {
 
 export class SshGateway {
   readonly #server: ssh2.Server;
+  readonly #tcp: TcpServer;
+  /** Sockets not yet logged in, with what ends their pre-auth accounting. */
+  readonly #unauthenticated = new Map<Socket, () => void>();
   readonly #connections = new Set<GatewayConnection>();
   readonly #pending = new Map<string, number>();
   #pendingTotal = 0;
@@ -44,14 +53,16 @@ export class SshGateway {
       (client, info) => this.#onConnection(client, info),
     );
     this.#server.on('error', (err: Error) => deps.logger.error({ err }, 'ssh listener error'));
+    this.#tcp = createServer((socket) => this.#onSocket(socket));
+    this.#tcp.on('error', (err: Error) => deps.logger.error({ err }, 'ssh listener error'));
   }
 
   listen(at: ListenAddress): Promise<SshGatewayAddress> {
     return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(at.port, at.host, () => {
-        this.#server.off('error', reject);
-        const a = this.#server.address() as AddressInfo;
+      this.#tcp.once('error', reject);
+      this.#tcp.listen(at.port, at.host, () => {
+        this.#tcp.off('error', reject);
+        const a = this.#tcp.address() as AddressInfo;
         resolve({ host: a.address, port: a.port });
       });
     });
@@ -64,18 +75,19 @@ export class SshGateway {
 
   /** Stops listening, ends every connection with a message, and waits for their session rows. */
   async close(reason = 'airlock is shutting down'): Promise<void> {
-    const closing = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closing = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+    for (const socket of this.#unauthenticated.keys()) socket.destroy();
     const finished = [...this.#connections].map((c) => c.finished);
     for (const c of this.#connections) c.terminate(reason, 'terminated');
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
     await Promise.race([Promise.all([closing, ...finished]), timeout]);
   }
 
-  #onConnection(client: Connection, info: ClientInfo): void {
+  /** A new TCP connection: admitted (and timed) or dropped before ssh2 sees it. */
+  #onSocket(socket: Socket): void {
     const { ssh } = this.deps.config;
-    const source = normalizeAddress(info.ip);
-    const socket = (client as unknown as { _sock: Socket })._sock;
-    client.on('error', () => {}); // resets and half-handshakes are normal on the internet
+    const source = normalizeAddress(socket.remoteAddress ?? '');
+    socket.on('error', () => {}); // resets and half-handshakes are normal on the internet
     const refusal = this.#admit(source);
     if (refusal) {
       this.deps.logger.info({ source, refusal }, 'ssh connection refused before login');
@@ -90,6 +102,7 @@ export class SshGateway {
       if (!pending) return;
       pending = false;
       clearTimeout(timer);
+      this.#unauthenticated.delete(socket);
       this.#pendingTotal--;
       const n = (this.#pending.get(source) ?? 1) - 1;
       if (n > 0) this.#pending.set(source, n);
@@ -100,6 +113,22 @@ export class SshGateway {
       settle();
       socket.destroy();
     }, ssh.preAuthTimeout);
+    this.#unauthenticated.set(socket, settle);
+    socket.once('close', settle);
+    this.#server.injectSocket(socket);
+  }
+
+  /** ssh2 has read the client's version line: authentication follows. */
+  #onConnection(client: Connection, info: ClientInfo): void {
+    const source = normalizeAddress(info.ip);
+    const socket = (client as unknown as { _sock: Socket })._sock;
+    client.on('error', () => {});
+    const settle = this.#unauthenticated.get(socket);
+    if (!settle) {
+      // Timed out or closed meanwhile.
+      socket.destroy();
+      return;
+    }
     const connection = new GatewayConnection(this.deps, client, source, settle);
     this.#connections.add(connection);
     client.on('close', () => {

@@ -15,7 +15,7 @@ describe('break-glass in the SSH session', () => {
   let g: GatewayHarness;
   let olivia: User;
   beforeAll(async () => {
-    g = await startGateway('pglite', { overrides: { 'policy.ticketPattern': '^(INC|CHG)-\\d+$' } });
+    g = await startGateway('pglite', { overrides: { 'policy.ticketPattern': '^(INC|CHG)-\\d+$', 'ssh.expiryWarnings': ['8s', '4s'] } });
     const admin = { name: 'test-admin' };
     const s = g.services;
     olivia = (await s.identity.users.add({ name: 'olivia', role: 'approver', password: 'olivia-password-1' }, admin)).user;
@@ -97,6 +97,30 @@ describe('break-glass in the SSH session', () => {
     }
   });
 
+  it("ends the session when the approval's time is up, after the warnings", async () => {
+    const t = new TmuxSsh(g.ssh, 'alice@s1', { password: 'alice-correct-horse-1', totp: g.totp(g.alice.totp.secret) });
+    try {
+      await t.waitFor('Reason:');
+      t.type('short job');
+      await t.waitFor('Ticket (optional):');
+      t.type('');
+      const request = await waitPending();
+      // Narrowed to 12 seconds by the approver; warnings at 8 s and 4 s (overridden below).
+      await g.services.requests.approve(request.id, olivia, { durationMs: 12_000 });
+      await t.waitFor(/\$\s*$/m);
+      const approved = await g.services.requests.get(request.id);
+      await t.waitFor('SSH-EXIT=', 20_000);
+      const ended = g.clock.now().getTime(); // the gateway runs on the test clock
+      expect(ended).toBeGreaterThanOrEqual(approved.grantedUntil!.getTime() - 500);
+      expect(ended - approved.grantedUntil!.getTime()).toBeLessThan(3000);
+      const screen = t.screen();
+      expect(screen.match(/your access expires in/g)?.length).toBe(2);
+      expect(screen).toContain('your access has expired');
+    } finally {
+      t.kill();
+    }
+  });
+
   it('without a terminal, says how to ask instead of waiting', async () => {
     const r = await g.asAlice('alice@s1', ['echo should-not-run']);
     expect(r.code).not.toBe(0);
@@ -131,6 +155,9 @@ describe.each(engines)('access request rules on %s', (engine) => {
   it('refuses self-approval and engineer approval', async () => {
     const req = await s.requests.create(alice, sens, { login: 'root', reason: 'r' });
     await expect(s.requests.approve(req.id, alice)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' });
+    const eve = (await s.identity.users.add({ name: 'eve', role: 'engineer', password: 'eve-password-123' }, { name: 'test' })).user;
+    await expect(s.requests.approve(req.id, eve)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN', message: expect.stringMatching(/only internal approvers/) });
+    await expect(s.requests.deny(req.id, eve, 'no')).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' });
     const bob = (await s.identity.users.add({ name: 'bobapp', role: 'approver', password: 'bobapp-password-1' }, { name: 'test' })).user;
     const reqByApprover = await s.requests.create(bob, sens, { login: 'root', reason: 'mine' });
     await expect(s.requests.approve(reqByApprover.id, bob)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' });
