@@ -6,3 +6,5 @@ export { AccessPolicy } from './policy.js';
 export type { AccessDecision, AccessScope } from './policy.js';
 export { AccessRequests } from './requests.js';
 export type { AccessRequest, RequestStatus, RequestEvent, NewRequest, Decision } from './requests.js';
+export { Notifier } from './notifications.js';
+export type { NotifierDeps } from './notifications.js';

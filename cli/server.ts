@@ -47,6 +47,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     warningsMs: config.ssh.expiryWarnings,
   });
   services.requests.start();
+  services.notifier.start(services.requests);
   watch.start();
 
   const app = createApp(services, {
@@ -65,6 +66,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   } catch (err) {
     clearInterval(pruneTimer);
     watch.stop();
+    services.notifier.stop();
     await ssh.close();
     throw err;
   }
@@ -82,6 +84,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     async close() {
       clearInterval(pruneTimer);
       watch.stop();
+      services.notifier.stop();
       await ssh.close();
       await web.close();
       await audit.record({ action: 'system.stopped', outcome: 'info', actor: 'system' }).catch(() => {});

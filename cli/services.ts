@@ -9,7 +9,7 @@ import { openDatabase } from '../core/open-database.js';
 import { checkMasterKey, createVault, loadMasterKey } from '../core/vault.js';
 import type { Vault } from '../core/vault.js';
 import { Identity } from '../identity/index.js';
-import { AccessPolicy, AccessRequests, Grants, Targets } from '../approvals/index.js';
+import { AccessPolicy, AccessRequests, Grants, Notifier, Targets } from '../approvals/index.js';
 import { SessionRegistry } from '../gateway/sessions.js';
 import { FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ export interface Services {
   grants: Grants;
   policy: AccessPolicy;
   requests: AccessRequests;
+  /** Started by the server (startServer), not by offline verbs. */
+  notifier: Notifier;
   sessions: SessionRegistry;
   recordings: Recordings;
   recordingKeys: RecordingKeys;
@@ -64,6 +66,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const grants = new Grants(db, audit, clock);
     const requests = new AccessRequests(db, audit, clock, config.policy);
     const policy = new AccessPolicy(targets, grants, requests);
+    const notifier = new Notifier({ config, logger, clock, identity, audit });
     const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
     const recordingKeys = new RecordingKeys(db, vault, clock);
     await recordingKeys.init();
@@ -82,12 +85,14 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       grants,
       policy,
       requests,
+      notifier,
       sessions,
       recordings,
       recordingKeys,
       async close() {
         recordings.stop();
         requests.stop();
+        notifier.stop();
         await db.close();
       },
     };

@@ -156,6 +156,45 @@ const schema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /** Who hears about access requests (approvals/notifications.ts). Delivery never blocks a request. */
+  notifications: z
+    .strictObject({
+      /** Receivers told when a request is created, decided or expires, or a grant is revoked. */
+      webhooks: z
+        .array(
+          z.strictObject({
+            /** Where the POST goes; http or https only. */
+            url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).max(2000),
+            /** Signs the raw body: X-Airlock-Signature: sha256=<hex HMAC-SHA256>. Unset: unsigned (warns). */
+            secret: z.string().min(16, 'use at least 16 characters').max(500).optional(),
+            /** json: airlock's own body; slack: {"text": …} for a Slack-compatible incoming webhook. */
+            format: z.enum(['json', 'slack']).default('json'),
+            /** Only these events; unset: all of them. */
+            events: z.array(z.enum(['request.created', 'request.decided', 'request.expired', 'grant.revoked'])).min(1).optional(),
+          }),
+        )
+        .max(20)
+        .default([]),
+      /** E-mail to the approvers on a new request and to the requester on its outcome; unset: no e-mail. */
+      smtp: z
+        .strictObject({
+          host: z.string().min(1).max(255),
+          port: z.number().int().min(1).max(65535).default(587),
+          /** TLS from the first byte (port 465); otherwise STARTTLS when the server offers it. */
+          secure: z.boolean().default(false),
+          auth: z.strictObject({ user: z.string().min(1), pass: z.string().min(1) }).optional(),
+          /** The From: address, e.g. "airlock <airlock@example.com>". */
+          from: z.string().min(3).max(320),
+        })
+        .optional(),
+      /** Tries per delivery, the first included; then the give-up is audited (notification.failed). */
+      maxAttempts: z.number().int().min(1).max(20).default(6),
+      /** Wait before the first retry; doubles on each further one (1s, 2s, 4s …). */
+      baseDelay: duration.default(1000),
+      /** One delivery attempt (HTTP request, SMTP conversation) gives up after this long. */
+      timeout: duration.refine((ms) => ms >= 100, 'must be at least 100ms').default(10_000),
+    })
+    .prefault({}),
   /** This node's name in session rows (several nodes can share one database). */
   nodeName: z.string().min(1).max(128).optional(),
   web: z

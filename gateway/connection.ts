@@ -204,7 +204,7 @@ export class GatewayConnection {
           await this.#auditFailure(user.name, 'role_not_allowed', { role: user.role });
           return this.#reject(ctx, `the ${user.role} role may not open SSH sessions`);
         }
-        const login = pending && pending.user.id === user.id ? pending.login : await this.deps.identity.sshLogin(user, this.source);
+        const login = pending && pending.user.id === user.id ? pending.login : await this.deps.identity.sshLogin(user, this.source, { target: spec.target ?? null, login: spec.login ?? null });
         await this.#accept(ctx, user, login, spec, pending ? 'certificate+totp' : 'keyboard-interactive');
       })();
     });

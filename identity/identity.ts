@@ -244,7 +244,7 @@ export class Identity {
    * An SSH connection authenticated by password + TOTP gets a login of its own
    * (kind "ssh"), so it has an expiry and can be revoked like any other.
    */
-  async sshLogin(user: User, source: string | undefined): Promise<Login> {
+  async sshLogin(user: User, source: string | undefined, requested: Record<string, unknown> = {}): Promise<Login> {
     const { db, audit, config } = this.deps;
     return db.transaction(async (tx) => {
       const login = await this.logins.create(tx, user.id, config.auth.maxLoginTtl, source, 'ssh');
@@ -254,7 +254,7 @@ export class Identity {
         actor: user.name,
         target: user.name,
         source,
-        details: { channel: 'ssh', method: 'keyboard-interactive', loginId: login.id, expiresAt: login.expiresAt.toISOString() },
+        details: { channel: 'ssh', method: 'keyboard-interactive', loginId: login.id, expiresAt: login.expiresAt.toISOString(), ...requested },
       });
       return login;
     });

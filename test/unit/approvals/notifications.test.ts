@@ -1,0 +1,520 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { pino } from 'pino';
+import { SMTPServer } from 'smtp-server';
+import { ManualClock } from '../../../core/clock.js';
+import { loadConfig } from '../../../core/config.js';
+import type { Logger } from '../../../core/logger.js';
+import { Notifier } from '../../../approvals/index.js';
+import type { Target } from '../../../approvals/index.js';
+import type { User } from '../../../identity/index.js';
+import { openTestServices } from '../../helpers/services.js';
+import type { TestServices } from '../../helpers/services.js';
+
+/**
+ * Notifications about access requests, delivered for real: webhooks to an HTTP
+ * receiver on 127.0.0.1:0 that checks the HMAC signature, e-mail to an SMTP
+ * server (smtp-server) on 127.0.0.1:0, including receivers that are down at
+ * first. The database does not matter here, so one engine is enough.
+ */
+const SECRET = 'webhook-secret-for-tests-0123456789';
+const TICKET_LINK = 'https://tickets.example.test/browse/{ticket}';
+
+interface Hit {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+
+/** An HTTP receiver: records every POST; answers per path from a plan (status codes, or 'hang'), then 200. */
+class Receiver {
+  readonly hits: Hit[] = [];
+  readonly plans = new Map<string, Array<number | 'hang'>>();
+  readonly server: Server;
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const path = req.url ?? '/';
+        this.hits.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+        const plan = this.plans.get(path);
+        const step = plan && plan.length > 1 ? plan.shift() : plan?.[0];
+        if (step === 'hang') return; // never answers
+        res.writeHead(step ?? 200, { 'content-type': 'text/plain' }).end('ok');
+      });
+    });
+  }
+  async listen(port = 0): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => resolve());
+    });
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  on(path: string, requestId: string): Hit[] {
+    return this.hits.filter((h) => h.path === path && h.body.includes(requestId));
+  }
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+interface Mail {
+  rcptTo: string[];
+  headers: Map<string, string>;
+  text: string;
+  at: number;
+}
+
+/** An SMTP server that keeps what it is sent; with `auth`, it demands that user and password. */
+async function startSmtp(port = 0, auth?: { user: string; pass: string }): Promise<{ port: number; mails: Mail[]; close(): Promise<void> }> {
+  const mails: Mail[] = [];
+  const server = new SMTPServer({
+    logger: false,
+    disabledCommands: auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    authOptional: !auth,
+    allowInsecureAuth: true,
+    onAuth(a, _session, callback) {
+      if (a.username === auth?.user && a.password === auth?.pass) callback(null, { user: a.username });
+      else callback(new Error('invalid credentials'));
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        mails.push({ rcptTo: session.envelope.rcptTo.map((r) => r.address).sort(), ...parseMail(Buffer.concat(chunks).toString('utf8')), at: Date.now() });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.server.address() as AddressInfo).port,
+    mails,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Headers (unfolded, RFC 5322 §2.2.3) and the text body, quoted-printable decoded. */
+function parseMail(raw: string): { headers: Map<string, string>; text: string } {
+  const split = raw.indexOf('\r\n\r\n');
+  const headers = new Map<string, string>();
+  for (const line of raw.slice(0, split).replace(/\r\n(?=[ \t])/g, '').split('\r\n')) {
+    const colon = line.indexOf(':');
+    headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+  }
+  let text = raw.slice(split + 4);
+  if (/quoted-printable/i.test(headers.get('content-transfer-encoding') ?? '')) {
+    text = Buffer.from(text.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  }
+  return { headers, text: text.replace(/\r\n/g, '\n') };
+}
+
+/** A port nothing listens on (for now). */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+function expectSigned(hit: Hit): void {
+  const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(hit.body).digest('hex')}`);
+  const got = Buffer.from(String(hit.headers['x-airlock-signature'] ?? ''));
+  expect(got.length).toBe(expected.length);
+  expect(timingSafeEqual(got, expected)).toBe(true);
+}
+
+describe('notifications', () => {
+  const clock = new ManualClock(new Date('2026-03-02T09:00:00Z'));
+  const receiver = new Receiver();
+  let base: string;
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let s: TestServices;
+  let alice: User;
+  let olivia: User;
+  let oscar: User;
+  let sens: Target;
+  let crit: Target;
+  const extra: Notifier[] = [];
+
+  beforeAll(async () => {
+    base = await receiver.listen();
+    smtp = await startSmtp(0, { user: 'airlock', pass: 'smtp-password-1' });
+    s = await openTestServices('pglite', {
+      clock,
+      overrides: {
+        'policy.ticketLink': TICKET_LINK,
+        'notifications.webhooks': [
+          { url: `${base}/hook`, secret: SECRET },
+          { url: `${base}/slack`, format: 'slack' },
+        ],
+        'notifications.smtp': { host: '127.0.0.1', port: smtp.port, auth: { user: 'airlock', pass: 'smtp-password-1' }, from: 'airlock <airlock@example.test>' },
+        'notifications.baseDelay': '100ms',
+      },
+    });
+    const admin = { name: 'test' };
+    const add = async (name: string, role: 'engineer' | 'approver', email?: string) =>
+      (await s.identity.users.add({ name, role, email, password: `${name}-password-1` }, admin)).user;
+    alice = await add('alice', 'engineer', 'alice@example.test');
+    olivia = await add('olivia', 'approver', 'olivia@example.test');
+    oscar = await add('oscar', 'approver', 'oscar@example.test');
+    await add('paula', 'approver'); // no e-mail address
+    await add('dora', 'approver', 'dora@example.test');
+    await s.identity.users.setStatus('dora', 'disabled', admin);
+    await add('ed', 'engineer', 'ed@example.test');
+    const target = (name: string, sensitivity: 'sensitive' | 'critical') =>
+      s.targets.add({ name, host: '127.0.0.1', port: 22, login: 'root', secret: { kind: 'password', secret: 'x' }, sensitivity, hostKey: null }, admin);
+    sens = await target('sens', 'sensitive');
+    crit = await target('crit', 'critical');
+    s.notifier.start(s.requests);
+  });
+  // Each test's own notifiers stop with it, so none of them reports on later tests' requests.
+  afterEach(() => {
+    for (const n of extra.splice(0)) n.stop();
+  });
+  afterAll(async () => {
+    s?.notifier.stop();
+    await s?.close();
+    await receiver.close();
+    await smtp?.close();
+  });
+
+  /** Another notifier on the same services, with its own notification settings. */
+  function notifier(settings: Record<string, unknown>, options: { logger?: Logger; queueLimit?: number } = {}): Notifier {
+    const overrides: Record<string, unknown> = { dataDir: s.dataDir, 'policy.ticketLink': TICKET_LINK };
+    for (const [k, v] of Object.entries(settings)) overrides[`notifications.${k}`] = v;
+    const config = loadConfig({ env: {}, overrides });
+    const n = new Notifier({ config, logger: options.logger ?? s.logger, clock, identity: s.identity, audit: s.audit, ...(options.queueLimit ? { queueLimit: options.queueLimit } : {}) });
+    extra.push(n);
+    n.start(s.requests);
+    return n;
+  }
+
+  const failures = async (requestId: string) => (await s.audit.list({ action: 'notification.failed', limit: 1000 })).filter((e) => e.target === requestId);
+
+  it('on a new request: a signed JSON webhook, a Slack body, and one e-mail to the active approvers who have an address', async () => {
+    const req = await s.requests.create(alice, crit, { login: 'root', reason: 'rotate the TLS certificate', ticket: 'INC-4711' });
+    const [hook] = await waitFor('the JSON webhook', () => receiver.on('/hook', req.id).length > 0 && receiver.on('/hook', req.id));
+    expectSigned(hook!);
+    // The same body under another secret does not verify: the check above can fail.
+    expect(hook!.headers['x-airlock-signature']).not.toBe(`sha256=${createHmac('sha256', 'another-secret-0123456789').update(hook!.body).digest('hex')}`);
+    const body = JSON.parse(hook!.body) as Record<string, unknown>;
+    expect(body).toEqual({
+      event: 'request.created',
+      request: expect.objectContaining({
+        id: req.id,
+        user: 'alice',
+        target: 'crit',
+        login: 'root',
+        sensitivity: 'critical',
+        status: 'pending',
+        reason: 'rotate the TLS certificate',
+        ticket: 'INC-4711',
+        ticketLink: 'https://tickets.example.test/browse/INC-4711',
+        approvals: [],
+        grantedUntil: null,
+        decidedBy: null,
+        comment: null,
+      }),
+      actor: 'alice',
+      at: '2026-03-02T09:00:00.000Z',
+    });
+    expect(hook!.headers['x-airlock-timestamp']).toBe(String(Date.parse('2026-03-02T09:00:00Z') / 1000));
+    expect(hook!.headers['x-airlock-event']).toBe('request.created');
+    expect(hook!.headers['content-type']).toBe('application/json');
+
+    const [slack] = await waitFor('the Slack webhook', () => receiver.on('/slack', req.id).length > 0 && receiver.on('/slack', req.id));
+    const slackBody = JSON.parse(slack!.body) as { text: string };
+    expect(Object.keys(slackBody)).toEqual(['text']);
+    expect(slackBody.text).toContain('*alice* asks for `root@crit` (critical, 1h)');
+    expect(slackBody.text).toContain('Reason: rotate the TLS certificate');
+    expect(slackBody.text).toContain('Ticket: <https://tickets.example.test/browse/INC-4711|INC-4711>');
+    expect(slackBody.text).toContain(req.id);
+    expect(slack!.headers['x-airlock-signature']).toBeUndefined(); // no secret configured for it
+
+    const mail = await waitFor('the approvers e-mail', () => smtp.mails.find((m) => m.text.includes(req.id)));
+    expect(mail.rcptTo).toEqual(['olivia@example.test', 'oscar@example.test']);
+    expect(mail.headers.get('to')).toContain('olivia@example.test');
+    expect(mail.headers.get('to')).toContain('oscar@example.test');
+    expect(mail.headers.get('from')).toBe('airlock <airlock@example.test>');
+    expect(mail.headers.get('subject')).toBe(`[airlock] approval needed: alice asks for root@crit (request ${req.id})`);
+    expect(mail.text).toContain('alice asks for access to root@crit (critical) for 1h; 2 distinct approvers are needed.');
+    expect(mail.text).toContain('Reason: rotate the TLS certificate');
+    expect(mail.text).toContain('Ticket: INC-4711 https://tickets.example.test/browse/INC-4711');
+    expect(mail.text).toContain(`airlock requests approve ${req.id}`);
+    await sleep(300);
+    expect(smtp.mails.filter((m) => m.text.includes(req.id))).toHaveLength(1);
+    expect(receiver.on('/hook', req.id)).toHaveLength(1);
+  });
+
+  it('on a decision: the webhook carries the outcome and the requester gets an e-mail', async () => {
+    const req = await s.requests.create(alice, sens, { login: 'root', reason: 'restart the stuck backup job', ticket: 'CHG-12', durationMs: 30 * 60_000 });
+    const approved = await s.requests.approve(req.id, olivia, { comment: 'go ahead' });
+    const hook = await waitFor('the decided webhook', () => receiver.on('/hook', req.id).find((h) => h.body.includes('"request.decided"')));
+    expectSigned(hook);
+    const body = JSON.parse(hook.body) as { event: string; actor: string; request: Record<string, unknown> };
+    expect(body.event).toBe('request.decided');
+    expect(body.actor).toBe('olivia');
+    expect(body.request).toMatchObject({
+      id: req.id,
+      status: 'approved',
+      decidedBy: 'olivia',
+      comment: 'go ahead',
+      grantedUntil: approved.grantedUntil!.toISOString(),
+      approvals: [{ approver: 'olivia', at: approved.approvals[0]!.at.toISOString(), comment: 'go ahead' }],
+      ticketLink: 'https://tickets.example.test/browse/CHG-12',
+    });
+    const slack = await waitFor('the decided Slack message', () => receiver.on('/slack', req.id).find((h) => h.body.includes('approved by olivia')));
+    expect((JSON.parse(slack.body) as { text: string }).text).toContain('Comment: go ahead');
+
+    const mail = await waitFor('the requester e-mail', () => smtp.mails.find((m) => m.text.includes(req.id) && m.rcptTo.includes('alice@example.test')));
+    expect(mail.rcptTo).toEqual(['alice@example.test']);
+    expect(mail.headers.get('to')).toContain('alice@example.test');
+    expect(mail.headers.get('subject')).toBe(`[airlock] your request for root@sens was approved (request ${req.id})`);
+    expect(mail.text).toContain('Your request for root@sens was approved by olivia.');
+    expect(mail.text).toContain('Reason: restart the stuck backup job');
+    expect(mail.text).toContain('Ticket: CHG-12 https://tickets.example.test/browse/CHG-12');
+    expect(mail.text).toContain('Comment: go ahead');
+    expect(mail.text).toContain(`Access until: ${approved.grantedUntil!.toISOString()}`);
+
+    // Revoking the grant tells the requester as well.
+    await s.requests.revoke(req.id, oscar, 'maintenance window is over');
+    const revoked = await waitFor('the revocation e-mail', () => smtp.mails.find((m) => m.text.includes(req.id) && m.headers.get('subject')?.includes('revoked')));
+    expect(revoked.rcptTo).toEqual(['alice@example.test']);
+    expect(revoked.text).toContain('Your access to root@sens was revoked by oscar.');
+    expect(revoked.text).toContain('Comment: maintenance window is over');
+    const revokedHook = await waitFor('the revoked webhook', () => receiver.on('/hook', req.id).find((h) => h.body.includes('"grant.revoked"')));
+    expect(JSON.parse(revokedHook.body)).toMatchObject({ actor: 'oscar', request: { status: 'revoked', comment: 'maintenance window is over' } });
+  });
+
+  it('denial and expiry reach the requester; partial approvals and approvers are not mailed again', async () => {
+    const denied = await s.requests.create(alice, sens, { login: 'root', reason: 'look at the logs' });
+    await s.requests.deny(denied.id, oscar, 'use the read replica');
+    const mail = await waitFor('the denial e-mail', () => smtp.mails.find((m) => m.text.includes(denied.id) && m.rcptTo.includes('alice@example.test')));
+    expect(mail.headers.get('subject')).toBe(`[airlock] your request for root@sens was denied (request ${denied.id})`);
+    expect(mail.text).toContain('was denied by oscar');
+    expect(mail.text).toContain('Comment: use the read replica');
+    expect(mail.text).not.toContain('Ticket:'); // none was given
+
+    const slow = await s.requests.create(alice, crit, { login: 'root', reason: 'nobody answers', ticket: 'INC-9' });
+    await s.requests.approve(slow.id, olivia); // one of two: no decision yet, no mail to alice
+    clock.advance(16 * 60_000);
+    await s.requests.expireDue();
+    const expired = await waitFor('the expiry e-mail', () => smtp.mails.find((m) => m.text.includes(slow.id) && m.rcptTo.includes('alice@example.test')));
+    expect(expired.headers.get('subject')).toBe(`[airlock] your request for root@crit expired (request ${slow.id})`);
+    expect(expired.text).toContain('expired: nobody decided in time');
+    await waitFor('the expired webhook', () => receiver.on('/hook', slow.id).find((h) => h.body.includes('"request.expired"')));
+    await sleep(300);
+    // Deliveries run side by side, so they may arrive in any order: compare sorted.
+    const about = (id: string) => smtp.mails.filter((m) => m.text.includes(id)).map((m) => m.rcptTo.join(',')).sort();
+    // Created (to approvers) and decided (to alice): two each, nothing for the partial approval.
+    expect(about(denied.id)).toEqual(['alice@example.test', 'olivia@example.test,oscar@example.test']);
+    expect(about(slow.id)).toEqual(['alice@example.test', 'olivia@example.test,oscar@example.test']);
+    expect(receiver.on('/hook', slow.id).map((h) => h.headers['x-airlock-event']).sort()).toEqual(['request.created', 'request.expired']);
+  });
+
+  it('tries a receiver answering 503 again with doubling back-off, then delivers the same signed body once', async () => {
+    const { logger, lines } = captureLogger();
+    receiver.plans.set('/flaky', [503, 503, 200]);
+    const n = notifier({ webhooks: [{ url: `${base}/flaky`, secret: SECRET, events: ['request.created'] }], baseDelay: '100ms' }, { logger });
+    const req = await s.requests.create(alice, sens, { login: 'root', reason: 'flaky receiver' });
+    const hits = await waitFor('three tries', () => receiver.on('/flaky', req.id).length >= 3 && receiver.on('/flaky', req.id));
+    const [a, b, c] = hits as [Hit, Hit, Hit];
+    // Back-off: ~100 ms, then ~200 ms (timers never fire early; allow for a busy machine).
+    expect(b.at - a.at).toBeGreaterThanOrEqual(95);
+    expect(b.at - a.at).toBeLessThan(600);
+    expect(c.at - b.at).toBeGreaterThanOrEqual(195);
+    expect(c.at - b.at).toBeLessThan(800);
+    expect(new Set(hits.map((h) => h.body)).size).toBe(1);
+    expect(new Set(hits.map((h) => h.headers['x-airlock-delivery'])).size).toBe(1);
+    expectSigned(c);
+    await waitFor('the queue to drain', () => n.pending === 0);
+    const warnings = lines.filter((l) => l['msg'] === 'notification delivery failed; trying again' && l['requestId'] === req.id);
+    expect(warnings.map((w) => [w['level'], w['attempt'], w['retryInMs'], w['error']])).toEqual([
+      [40, 1, 100, 'answered HTTP 503'],
+      [40, 2, 200, 'answered HTTP 503'],
+    ]);
+    // Only the events it asked for: no decision reaches /flaky.
+    await s.requests.approve(req.id, olivia);
+    await waitFor('the decision on the main hook', () => receiver.on('/hook', req.id).find((h) => h.body.includes('"request.decided"')));
+    await sleep(200);
+    expect(receiver.on('/flaky', req.id)).toHaveLength(3);
+    expect(await failures(req.id)).toHaveLength(0);
+  });
+
+  it('delivers to a receiver that was not listening yet once it comes up', async () => {
+    const port = await freePort();
+    const { logger, lines } = captureLogger();
+    notifier({ webhooks: [{ url: `http://127.0.0.1:${port}/late`, secret: SECRET }], baseDelay: '100ms' }, { logger });
+    const started = Date.now();
+    const req = await s.requests.create(alice, sens, { login: 'root', reason: 'receiver down' });
+    await sleep(400); // tries at ~0, ~100, ~300 ms find nothing listening; the next (~700 ms) finds it
+    const late = new Receiver();
+    try {
+      await late.listen(port);
+      const [hit] = await waitFor('the late delivery', () => late.on('/late', req.id).length > 0 && late.on('/late', req.id));
+      expect(hit!.at - started).toBeGreaterThanOrEqual(650);
+      expect(hit!.at - started).toBeLessThan(3000);
+      expectSigned(hit!);
+      expect(JSON.parse(hit!.body)).toMatchObject({ event: 'request.created', request: { id: req.id, reason: 'receiver down' } });
+      const warned = lines.filter((l) => l['msg'] === 'notification delivery failed; trying again' && l['requestId'] === req.id);
+      expect(warned.map((w) => w['attempt'])).toEqual([1, 2, 3]);
+      expect(String(warned[0]!['error'])).toMatch(/ECONNREFUSED/);
+    } finally {
+      await late.close();
+    }
+  });
+
+  it('sends the e-mail once a mail server that was down at first comes up', async () => {
+    const port = await freePort();
+    const { logger, lines } = captureLogger();
+    notifier({ smtp: { host: '127.0.0.1', port, from: 'airlock@example.test' }, baseDelay: '100ms' }, { logger });
+    const started = Date.now();
+    const req = await s.requests.create(alice, sens, { login: 'root', reason: 'mail server down', ticket: 'INC-77' });
+    await sleep(400);
+    const late = await startSmtp(port);
+    try {
+      const mail = await waitFor('the late e-mail', () => late.mails.find((m) => m.text.includes(req.id)));
+      expect(mail.at - started).toBeGreaterThanOrEqual(650);
+      expect(mail.rcptTo).toEqual(['olivia@example.test', 'oscar@example.test']);
+      expect(mail.headers.get('subject')).toContain(req.id);
+      expect(mail.headers.get('subject')).toContain('root@sens');
+      expect(mail.text).toContain('Reason: mail server down');
+      expect(mail.text).toContain('https://tickets.example.test/browse/INC-77');
+      const warned = lines.filter((l) => l['msg'] === 'notification delivery failed; trying again' && l['requestId'] === req.id);
+      expect(warned.length).toBeGreaterThanOrEqual(2);
+      expect(warned.every((w) => w['channel'] === 'email' && w['level'] === 40)).toBe(true);
+      await sleep(200);
+      expect(late.mails.filter((m) => m.text.includes(req.id))).toHaveLength(1);
+    } finally {
+      await late.close();
+    }
+  });
+
+  it('a webhook that never answers holds up neither create nor approve; giving up is audited', async () => {
+    receiver.plans.set('/hang', ['hang']);
+    const { logger, lines } = captureLogger();
+    notifier({ webhooks: [{ url: `${base}/hang`, secret: SECRET }], maxAttempts: 2, baseDelay: '100ms', timeout: '2s' }, { logger });
+    let t = Date.now();
+    const req = await s.requests.create(alice, sens, { login: 'root', reason: 'hanging receiver' });
+    const createMs = Date.now() - t;
+    await waitFor('the first try', () => receiver.on('/hang', req.id).length === 1);
+    t = Date.now();
+    await s.requests.approve(req.id, olivia);
+    const approveMs = Date.now() - t;
+    // One try alone waits 2 s for an answer: anything on the request path would show.
+    expect(createMs).toBeLessThan(1000);
+    expect(approveMs).toBeLessThan(1000);
+
+    const audited = await waitFor('two give-ups', async () => {
+      const rows = await failures(req.id);
+      return rows.length >= 2 && rows;
+    });
+    const byEvent = new Map(audited.map((r) => [r.details['event'], r]));
+    expect([...byEvent.keys()].sort()).toEqual(['request.created', 'request.decided']);
+    expect(byEvent.get('request.created')).toMatchObject({
+      actor: 'system',
+      outcome: 'failure',
+      details: { channel: 'webhook', attempts: 2, error: 'no answer within 2000 ms', delivery: `webhook #1 ${base}` },
+    });
+    expect(JSON.stringify(audited)).not.toContain('/hang'); // the URL path may hold a secret: only the origin is kept
+    expect(receiver.on('/hang', req.id).filter((h) => h.headers['x-airlock-event'] === 'request.created')).toHaveLength(2);
+    expect(lines.filter((l) => l['msg'] === 'notification delivery failed; giving up' && l['requestId'] === req.id && l['level'] === 50)).toHaveLength(2);
+  });
+
+  it('a 4xx answer is final: tried once, audited', async () => {
+    receiver.plans.set('/gone', [410]);
+    notifier({ webhooks: [{ url: `${base}/gone`, secret: SECRET, events: ['request.created'] }], baseDelay: '100ms' });
+    const req = await s.requests.create(alice, sens, { login: 'root', reason: 'gone receiver' });
+    const [row] = await waitFor('the give-up', async () => {
+      const rows = await failures(req.id);
+      return rows.length > 0 && rows;
+    });
+    expect(row!.details).toMatchObject({ attempts: 1, error: 'answered HTTP 410', event: 'request.created' });
+    await sleep(300);
+    expect(receiver.on('/gone', req.id)).toHaveLength(1);
+  });
+
+  it('keeps a bounded queue: the oldest delivery is dropped, logged and audited', async () => {
+    receiver.plans.set('/stuck', ['hang']);
+    const { logger, lines } = captureLogger();
+    const n = notifier({ webhooks: [{ url: `${base}/stuck`, secret: SECRET, events: ['request.created'] }], timeout: '5s' }, { logger, queueLimit: 2 });
+    const first = await s.requests.create(alice, sens, { login: 'root', reason: 'first' });
+    const second = await s.requests.create(alice, sens, { login: 'root', reason: 'second' });
+    await waitFor('two in flight', () => receiver.hits.filter((h) => h.path === '/stuck').length === 2);
+    expect(n.pending).toBe(2);
+    const third = await s.requests.create(alice, sens, { login: 'root', reason: 'third' });
+    const [dropped] = await waitFor('the drop audited', async () => {
+      const rows = await failures(first.id);
+      return rows.length > 0 && rows;
+    });
+    expect(dropped!.details).toMatchObject({ error: 'dropped: notification queue full', channel: 'webhook' });
+    expect(lines.find((l) => l['msg'] === 'notification queue full: dropped the oldest delivery')).toMatchObject({ level: 50, requestId: first.id, limit: 2 });
+    expect(n.pending).toBe(2);
+    expect(await failures(second.id)).toHaveLength(0);
+    expect(await failures(third.id)).toHaveLength(0);
+    n.stop();
+    expect(n.pending).toBe(0);
+    expect(lines.find((l) => l['msg'] === 'stopping with notifications undelivered')).toMatchObject({ deliveries: 2 });
+  });
+});
+
+describe('notifications settings', () => {
+  const load = (overrides: Record<string, unknown>) => loadConfig({ env: {}, overrides: { dataDir: '/nonexistent-airlock', ...overrides } });
+
+  it('default to no webhooks, no e-mail, 6 tries from 1s, 10s per try', () => {
+    expect(load({}).notifications).toEqual({ webhooks: [], maxAttempts: 6, baseDelay: 1000, timeout: 10_000 });
+    const c = load({ 'notifications.webhooks': [{ url: 'https://hooks.example.test/x' }], 'notifications.smtp': { host: 'mail', from: 'a@b.c' } });
+    expect(c.notifications.webhooks).toEqual([{ url: 'https://hooks.example.test/x', format: 'json' }]);
+    expect(c.notifications.smtp).toEqual({ host: 'mail', port: 587, secure: false, from: 'a@b.c' });
+  });
+
+  it.each([
+    [{ 'notifications.webhooks': [{ url: 'ftp://files.example.test/x' }] }, 'notifications.webhooks.0.url: expected an http:// or https:// URL'],
+    [{ 'notifications.webhooks': [{ url: 'not a url' }] }, 'notifications.webhooks.0.url: expected an http:// or https:// URL'],
+    [{ 'notifications.webhooks': [{ url: 'https://x.test', secret: 'short' }] }, 'notifications.webhooks.0.secret: use at least 16 characters'],
+    [{ 'notifications.webhooks': [{ url: 'https://x.test', format: 'teams' }] }, 'notifications.webhooks.0.format'],
+    [{ 'notifications.webhooks': [{ url: 'https://x.test', events: ['request.approval'] }] }, 'notifications.webhooks.0.events.0'],
+    [{ 'notifications.smtp': { host: 'mail' } }, 'notifications.smtp.from'],
+    [{ 'notifications.maxAttempts': 0 }, 'notifications.maxAttempts'],
+    [{ 'notifications.baseDelay': 'soon' }, 'notifications.baseDelay'],
+    [{ 'notifications.timeout': '10ms' }, 'notifications.timeout: must be at least 100ms'],
+  ])('refuses %j', (overrides, message) => {
+    expect(() => load(overrides)).toThrow(message);
+  });
+});
