@@ -134,6 +134,18 @@ async function registerDemoTarget(services: Services, t: DemoTarget): Promise<vo
       );
   const alice = await services.identity.users.get('alice');
   await services.grants.grant(alice, target, { allowSftp: true }, actor);
+  // The same server as a sensitive target, to try break-glass: alice asks in her SSH
+  // session, olivia approves (`airlock requests approve ID` logged in as olivia).
+  const vault =
+    (await services.targets.find('vault')) ??
+    (await services.targets.add(
+      { name: 'vault', host: t.host, port: t.port, login: t.login, secret: { kind: 'key', secret: t.clientKey }, sensitivity: 'sensitive', hostKey: t.hostKey, description: 'the demo server as a sensitive target (needs approval)' },
+      actor,
+    ));
+  if (existing) {
+    await services.targets.update('vault', { host: t.host, port: t.port, hostKey: t.hostKey, defaultLogin: t.login, credential: { login: t.login, secret: { kind: 'key', secret: t.clientKey } } }, actor);
+  }
+  await services.grants.grant(alice, vault, {}, actor);
 }
 
 async function demoUsers(services: Services): Promise<DemoCredential[]> {
@@ -166,6 +178,11 @@ function demoInstructions(dataDir: string, url: string, ssh: { host: string; por
     `    Password: ${alice.password}`,
     `    Verification code: npx airlock totp ${alice.totpSecret}`,
     `  (or "ssh -p ${ssh.port} alice@${ssh.host}" for a menu of her targets; sftp -P ${ssh.port} alice@demo@${ssh.host} works too)`,
+    '',
+    '  Break-glass: "vault" is the same server marked sensitive. Connect and give a reason:',
+    `    ssh -p ${ssh.port} alice@vault@${ssh.host}`,
+    '  then, as olivia in another terminal (see below for logging in), approve it:',
+    '    npx airlock requests list --pending;  npx airlock requests approve ID',
     '',
     '  Demo users (user / role / password / TOTP secret):',
     ...creds.map((c) => `    ${c.name.padEnd(w)}  ${c.role.padEnd(8)}  ${c.password}  ${c.totpSecret}   ${c.what}`),
