@@ -1,0 +1,211 @@
+import type { LatencyResult } from './latency.js';
+import type { BenchOptions } from './options.js';
+import type { LoadInfo, MachineInfo, Versions } from './proc.js';
+import type { RecorderMicroResult } from './recorder-micro.js';
+import type { SessionsResult } from './sessions.js';
+import type { PathName } from './ssh-paths.js';
+import { median, round } from './stats.js';
+import type { TransferResult } from './transfer.js';
+
+/**
+ * bench/results/latest.json and the Markdown table. Every figure is the median
+ * over rounds; every ratio is the median of per-round ratios (both paths measured
+ * back to back in the same round), so machine-wide noise cancels as far as it can.
+ */
+type Row<T> = Partial<Record<PathName, T>>;
+
+export interface Measurements {
+  download: Array<Row<TransferResult>>;
+  upload: Array<Row<TransferResult>>;
+  text: Array<Row<TransferResult>>;
+  setup: Array<Row<number>>;
+  latency: Array<Row<LatencyResult>>;
+  recorder: RecorderMicroResult[];
+  sessions?: SessionsResult;
+}
+
+export interface RunInfo {
+  date: string;
+  durationS: number;
+  loadStart: LoadInfo;
+  loadEnd: LoadInfo;
+  machine: MachineInfo;
+  versions: Versions;
+  cipher: string;
+}
+
+const NOT_IMPLEMENTED = 'not implemented yet: airlock has no session analysis (commands, keyframes, index) and no seeking replay API; reported as null, not estimated';
+
+function perPath<T>(rows: Array<Row<T>>, pick: (v: T) => number): Partial<Record<PathName, number | null>> {
+  const out: Partial<Record<PathName, number | null>> = {};
+  for (const name of ['direct', 'proxyjump', 'airlock', 'airlock_norec'] as const) {
+    const values = rows.map((r) => r[name]).filter((v): v is T => v !== undefined).map(pick);
+    if (values.length) out[name] = round(median(values), 3);
+  }
+  return out;
+}
+
+function ratio<T>(rows: Array<Row<T>>, a: PathName, b: PathName, pick: (v: T) => number): number | null {
+  const values = rows.filter((r) => r[a] !== undefined && r[b] !== undefined).map((r) => pick(r[a] as T) / pick(r[b] as T));
+  return values.length ? round(median(values), 3) : null;
+}
+
+function added(rows: Array<Row<LatencyResult>>, path: PathName, pick: (v: LatencyResult) => number): number | null {
+  const values = rows.filter((r) => r[path] && r.direct).map((r) => pick(r[path] as LatencyResult) - pick(r.direct as LatencyResult));
+  return values.length ? round(median(values), 3) : null;
+}
+
+export interface TargetCheck {
+  figure: string;
+  target: string;
+  value: number | null;
+  met: boolean | null;
+  note?: string;
+}
+
+export function buildResults(o: BenchOptions, m: Measurements, info: RunInfo) {
+  const mbps = (t: TransferResult) => t.mbPerS;
+  const ratios = {
+    throughput_vs_proxyjump: ratio(m.download, 'airlock', 'proxyjump', mbps),
+    throughput_vs_direct: ratio(m.download, 'airlock', 'direct', mbps),
+    upload_vs_proxyjump: ratio(m.upload, 'airlock', 'proxyjump', mbps),
+    upload_vs_direct: ratio(m.upload, 'airlock', 'direct', mbps),
+    /** airlock's `ssh … true` time over ProxyJump's: lower is better. */
+    setup_vs_proxyjump: ratio(m.setup, 'airlock', 'proxyjump', (v) => v),
+    recording_overhead: ratio(m.download, 'airlock', 'airlock_norec', mbps),
+    recording_overhead_text: ratio(m.text, 'airlock', 'airlock_norec', mbps),
+    throughput_text_vs_proxyjump: ratio(m.text, 'airlock', 'proxyjump', mbps),
+    proxyjump_vs_direct: ratio(m.download, 'proxyjump', 'direct', mbps),
+  };
+  const s = m.sessions;
+  const figures = {
+    throughput_mb_per_s: perPath(m.download, mbps),
+    throughput_wall_mb_per_s: perPath(m.download, (t) => t.wallMbPerS),
+    upload_mb_per_s: perPath(m.upload, mbps),
+    text_throughput_mb_per_s: perPath(m.text, mbps),
+    setup_ms: perPath(m.setup, (v) => v),
+    latency_p50_ms: perPath(m.latency, (l) => l.p50),
+    latency_p99_ms: perPath(m.latency, (l) => l.p99),
+    latency_p50_added_ms: added(m.latency, 'airlock', (l) => l.p50),
+    latency_p99_added_ms: added(m.latency, 'airlock', (l) => l.p99),
+    proxyjump_latency_p99_added_ms: added(m.latency, 'proxyjump', (l) => l.p99),
+    norec_latency_p99_added_ms: added(m.latency, 'airlock_norec', (l) => l.p99),
+    rss_per_session_mib: s?.rss_per_session_mib === null || s === undefined ? null : round(s.rss_per_session_mib, 4),
+    rss_slope_mib_per_session: s ? round(s.rss_slope_mib_per_session, 4) : null,
+    max_sessions_ok: s ? s.max_sessions_ok : null,
+    sessions: s ?? null,
+    recorder_alone_mb_per_s: Object.fromEntries(m.recorder.map((r) => [r.payload, round(r.mb_per_s, 1)])),
+    recorder_alone: m.recorder,
+    analysis_mb_per_s: null,
+    seek_ms: null,
+    first_frame_ms: null,
+  };
+  const check = (figure: string, target: string, value: number | null, pass: (v: number) => boolean, note?: string): TargetCheck => ({
+    figure,
+    target,
+    value,
+    met: value === null ? null : pass(value),
+    ...(note ? { note } : {}),
+  });
+  const triedAll = s ? s.levels.some((l) => l.sessions >= 1000) || s.max_sessions_ok >= 1000 : false;
+  const targets: TargetCheck[] = [
+    check('throughput_vs_proxyjump', '>= 1.0', ratios.throughput_vs_proxyjump, (v) => v >= 1.0),
+    check('upload_vs_proxyjump', '>= 1.0', ratios.upload_vs_proxyjump, (v) => v >= 1.0),
+    check('latency_p99_added_ms', '<= 0.5', figures.latency_p99_added_ms, (v) => v <= 0.5),
+    check('setup_vs_proxyjump', '<= 1.5', ratios.setup_vs_proxyjump, (v) => v <= 1.5),
+    {
+      ...check('max_sessions_ok', '>= 1000, no failures', figures.max_sessions_ok, (v) => v >= 1000),
+      ...(s && !triedAll && s.max_sessions_ok > 0 && s.levels.every((l) => l.ok) ? { met: null, note: `only ${s.max_sessions_ok} tried (${o.quick ? '--quick' : '--sessions'})` } : {}),
+    },
+    check('rss_per_session_mib', '<= 1.0', figures.rss_per_session_mib, (v) => v <= 1.0),
+    check('recording_overhead', '>= 0.9', ratios.recording_overhead, (v) => v >= 0.9),
+    check('analysis_mb_per_s', '>= 30 per core', null, () => false, 'not implemented'),
+    check('first_frame_ms', '<= 200', null, () => false, 'not implemented'),
+    check('seek_ms', '<= 200', null, () => false, 'not implemented'),
+  ];
+  return {
+    schema: 1,
+    date: info.date,
+    mode: o.quick ? 'quick' : 'full',
+    duration_s: info.durationS,
+    machine: { ...info.machine, load_start: info.loadStart, load_end: info.loadEnd },
+    versions: info.versions,
+    settings: {
+      transfer_bytes: o.bytes,
+      throughput_rounds: o.runs,
+      latency_rounds: o.latencyRuns,
+      round_trips_per_latency_run: o.roundTrips,
+      setup_rounds: o.setupRuns,
+      session_levels: o.sessionLevels,
+      session_hold_ms: o.sessionHoldMs,
+      recorder_bytes: o.recorderBytes,
+      client_cipher: info.cipher,
+      mb: '10^6 bytes',
+    },
+    ratios,
+    figures,
+    targets,
+    notes: {
+      throughput:
+        "download: ssh … 'head -c N /dev/zero', bytes counted on arrival, rate from first to last byte (throughput_wall_mb_per_s includes connection setup); upload: head -c N /dev/zero | ssh … 'printf R; exec cat > /dev/null', rate from the remote's first byte to exit",
+      proxyjump: "ProxyCommand 'ssh -W [%h]:%p user@bastion' with the same explicit options: what -J runs, without it reading ~/.ssh",
+      recording_overhead:
+        'airlock serve (recording on) / the same build and config with Recordings.start replaced by a no-op recorder (bench/airlock-norec.ts), download MB/s, median of per-round ratios; the relay keeps its pass-through Tap in both',
+      recording_overhead_text: 'the same with log-like text instead of NUL bytes (yes … | head -c N)',
+      recorder_alone: 'recordings/Recorder fed 32 KiB chunks in the bench process, into real files, with back-pressure, closed with a final checkpoint: the ceiling the recorder puts on one session',
+      latency: '1,000 single-byte round trips through ssh -tt … cat (echo from the remote pty), p50/p99 per run, median over runs; added = per-run difference from direct; the no-recorder host is timed too',
+      sessions:
+        'ssh2 clients in the bench process with the engineer certificate, each running cat on a pty and typing a line a second; RSS/CPU from /proc/<airlock pid>; rss_per_session_mib = (RSS at the largest OK step - RSS after a warm-up with no session open) / sessions',
+      analysis_mb_per_s: NOT_IMPLEMENTED,
+      seek_ms: NOT_IMPLEMENTED,
+      first_frame_ms: NOT_IMPLEMENTED,
+    },
+  };
+}
+
+export type Results = ReturnType<typeof buildResults>;
+
+const fmt = (v: number | null | undefined, digits = 0): string => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+
+export function markdownTable(r: Results): string {
+  const f = r.figures;
+  const t = (name: string) => r.targets.find((x) => x.figure === name);
+  const met = (name: string) => {
+    const x = t(name);
+    if (!x) return '';
+    return x.met === null ? `— (${x.note ?? 'not measured'})` : x.met ? 'met' : 'missed';
+  };
+  const lines = [
+    `airlock bench, ${r.mode}, ${r.date} — ${r.machine.cpus} × ${r.machine.cpu_model}, ${r.machine.mem_gib} GiB; load ${r.machine.load_start.loadavg.join(' ')} → ${r.machine.load_end.loadavg.join(' ')}`,
+    `${r.versions.openssh}; node ${r.versions.node}; ssh2 ${r.versions.ssh2}; client cipher ${r.settings.client_cipher}; ${(r.settings.transfer_bytes / 2 ** 20).toFixed(0)} MiB transfers`,
+    '',
+    '| figure | direct | ProxyJump | airlock | airlock, no recorder | airlock ratio | target | |',
+    '|---|---|---|---|---|---|---|---|',
+    `| download MB/s | ${fmt(f.throughput_mb_per_s.direct)} | ${fmt(f.throughput_mb_per_s.proxyjump)} | ${fmt(f.throughput_mb_per_s.airlock)} | ${fmt(f.throughput_mb_per_s.airlock_norec)} | ${fmt(r.ratios.throughput_vs_proxyjump, 2)} × PJ, ${fmt(r.ratios.throughput_vs_direct, 2)} × direct | ≥ 1.0 × PJ | ${met('throughput_vs_proxyjump')} |`,
+    `| upload MB/s | ${fmt(f.upload_mb_per_s.direct)} | ${fmt(f.upload_mb_per_s.proxyjump)} | ${fmt(f.upload_mb_per_s.airlock)} | ${fmt(f.upload_mb_per_s.airlock_norec)} | ${fmt(r.ratios.upload_vs_proxyjump, 2)} × PJ | ≥ 1.0 × PJ | ${met('upload_vs_proxyjump')} |`,
+    `| text download MB/s | — | ${fmt(f.text_throughput_mb_per_s.proxyjump)} | ${fmt(f.text_throughput_mb_per_s.airlock)} | ${fmt(f.text_throughput_mb_per_s.airlock_norec)} | ${fmt(r.ratios.throughput_text_vs_proxyjump, 2)} × PJ | | |`,
+    `| recording overhead (on / off) | | | | | ${fmt(r.ratios.recording_overhead, 2)} (text ${fmt(r.ratios.recording_overhead_text, 2)}) | ≥ 0.9 | ${met('recording_overhead')} |`,
+    `| keystroke p50 ms | ${fmt(f.latency_p50_ms.direct, 3)} | ${fmt(f.latency_p50_ms.proxyjump, 3)} | ${fmt(f.latency_p50_ms.airlock, 3)} | ${fmt(f.latency_p50_ms.airlock_norec, 3)} | +${fmt(f.latency_p50_added_ms, 3)} | | |`,
+    `| keystroke p99 ms | ${fmt(f.latency_p99_ms.direct, 3)} | ${fmt(f.latency_p99_ms.proxyjump, 3)} | ${fmt(f.latency_p99_ms.airlock, 3)} | ${fmt(f.latency_p99_ms.airlock_norec, 3)} | +${fmt(f.latency_p99_added_ms, 3)} (no recorder +${fmt(f.norec_latency_p99_added_ms, 3)}) | ≤ +0.5 | ${met('latency_p99_added_ms')} |`,
+    `| setup \`ssh … true\` ms | ${fmt(f.setup_ms.direct)} | ${fmt(f.setup_ms.proxyjump)} | ${fmt(f.setup_ms.airlock)} | | ${fmt(r.ratios.setup_vs_proxyjump, 2)} × PJ | ≤ 1.5 × PJ | ${met('setup_vs_proxyjump')} |`,
+    `| concurrent sessions OK | | | ${fmt(f.max_sessions_ok)} | | ${f.sessions?.stopped ?? ''} | 1,000 | ${met('max_sessions_ok')} |`,
+    `| RSS per recorded session MiB | | | ${fmt(f.rss_per_session_mib, 3)} | | baseline ${fmt(f.sessions?.baseline_rss_mib)} MiB; marginal ${fmt((f.rss_slope_mib_per_session ?? Number.NaN) * 1024)} KiB/session | ≤ 1 | ${met('rss_per_session_mib')} |`,
+    `| recorder alone MB/s (NULs / text) | | | ${fmt(f.recorder_alone_mb_per_s['zeros'])} / ${fmt(f.recorder_alone_mb_per_s['text'])} | | one core, in-process | | |`,
+    `| analysis MB/s | | | — | | not implemented | ≥ 30 / core | — |`,
+    `| first frame / seek to 90 % ms | | | — / — | | not implemented | ≤ 200 each | — |`,
+  ];
+  if (f.sessions) {
+    lines.push(
+      '',
+      '| sessions | ok | late echoes (hold / opening) | airlock RSS MiB | per session KiB | airlock CPU % of a core | bench clients CPU % | target sshd CPU % | machine busy % | echo p50 / p99 ms |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const l of f.sessions.levels) {
+      lines.push(
+        `| ${l.sessions} | ${l.ok ? 'yes' : 'no'} | ${l.echo_failures} / ${l.ramp_echo_failures} | ${l.rss_mib.toFixed(0)} | ${(l.rss_per_session_mib * 1024).toFixed(0)} | ${l.cpu_percent_of_one_core.toFixed(0)} | ` +
+          `${l.bench_cpu_percent_of_one_core.toFixed(0)} | ${l.target_cpu_percent_of_one_core.toFixed(0)} | ${l.machine_busy_percent.toFixed(0)} | ${fmt(l.echo_p50_ms, 1)} / ${fmt(l.echo_p99_ms, 1)} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,242 @@
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configureAccess, copyDataDir, initAirlock, startAirlock, waitIdle } from './airlock.js';
+import type { AirlockProcess } from './airlock.js';
+import { certIdentity } from './cert-client.js';
+import { keystrokeLatency } from './latency.js';
+import type { LatencyResult } from './latency.js';
+import { BenchUsageError, parseOptions } from './options.js';
+import type { BenchOptions } from './options.js';
+import { loadInfo, machineInfo, versions } from './proc.js';
+import { recorderMicro } from './recorder-micro.js';
+import type { RecorderMicroResult } from './recorder-micro.js';
+import { buildResults, markdownTable } from './report.js';
+import type { Measurements } from './report.js';
+import { concurrentSessions } from './sessions.js';
+import { buildPaths, CIPHER, sshEnv } from './ssh-paths.js';
+import type { PathName, SshPath } from './ssh-paths.js';
+import { keygen, startSshd } from './sshd.js';
+import type { Sshd } from './sshd.js';
+import { download, setupTime, upload, verifyDownload } from './transfer.js';
+import type { TransferResult } from './transfer.js';
+
+/**
+ * `npm run bench`: airlock against the physical limit (direct ssh to the target)
+ * and against what users would pick instead (an OpenSSH bastion with ProxyJump),
+ * everything on loopback, started here and stopped at the end. See bench/README.md.
+ */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+/** Every path once per round; the order rotates so no path always goes first. */
+function rotated<T>(items: readonly T[], round: number): T[] {
+  const k = round % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** Recordings of finished bulk transfers: 200 MiB of NULs is 1.3 GB of asciicast each. */
+function removeRecordings(a: AirlockProcess): void {
+  const dir = join(a.dataDir, 'recordings');
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory() && /^\d{4}$/.test(entry.name)) rmSync(join(dir, entry.name), { recursive: true, force: true });
+  }
+}
+
+async function main(o: BenchOptions): Promise<void> {
+  const started = Date.now();
+  const loadStart = loadInfo();
+  log(`mode ${o.quick ? 'quick' : 'full'}; load ${loadStart.loadavg.join(' ')}`);
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  chmodSync(dir, 0o755); // the sshds read authorized_keys below it as the session user
+  const cleanup: Array<() => Promise<void>> = [];
+  const m: Measurements = { download: [], upload: [], text: [], setup: [], latency: [], recorder: [] };
+  try {
+    // ------------------------------------------------------------ servers
+    const userKey = keygen(join(dir, 'user_key'), 'bench-user');
+    const credKey = keygen(join(dir, 'airlock_target_key'), 'airlock-to-target');
+    const engKey = keygen(join(dir, 'engineer_key'), 'bench-engineer');
+    const target: Sshd = await startSshd(join(dir, 'target'), 'target', [userKey.publicKey, credKey.publicKey]);
+    cleanup.push(() => target.stop());
+    const bastion: Sshd = await startSshd(join(dir, 'bastion'), 'bastion', [userKey.publicKey]);
+    cleanup.push(() => bastion.stop());
+    log(`sshd target :${target.port}, bastion :${bastion.port} (sessions as ${target.login})`);
+
+    const paths = { root: ROOT, cli: join(ROOT, 'dist/cli/main.js'), norec: join(ROOT, 'dist/bench/airlock-norec.js') };
+    const onDir = join(dir, 'airlock-on');
+    const offDir = join(dir, 'airlock-norec');
+    const t0 = performance.now();
+    const lap = (what: string) => log(`${what} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    // One `airlock init` (initdb is the slow part), copied before either server opens it:
+    // airlock serve and the no-recorder host start from the same data, then part ways.
+    const admin = await initAirlock(paths, onDir);
+    copyDataDir(onDir, offDir);
+    lap('airlock init');
+    const profileDir = join(ROOT, 'bench/results/profiles');
+    const nodeArgs = (name: string) =>
+      o.profile ? (mkdirSync(profileDir, { recursive: true }), ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`]) : [];
+    const [on, off] = await Promise.all([startAirlock(paths, 'serve', onDir, nodeArgs('airlock-serve')), startAirlock(paths, 'norec', offDir, nodeArgs('airlock-norec'))]);
+    cleanup.push(() => off.stop(), () => on.stop());
+    lap(`airlock serve pid ${on.pid} ssh :${on.sshPort}; no-recorder host pid ${off.pid} ssh :${off.sshPort}`);
+    const targetSpec = { name: 'bench', port: target.port, login: target.login, hostKey: target.hostKey, key: credKey.privateKey };
+    const [access, accessOff] = await Promise.all([
+      configureAccess(on.web, admin, targetSpec, engKey.publicKey),
+      configureAccess(off.web, admin, targetSpec, engKey.publicKey),
+    ]);
+    lap('engineer, target, grant and certificate created through the API');
+
+    const certFile = join(dir, 'engineer_cert.pub');
+    const certFileOff = join(dir, 'engineer_norec_cert.pub');
+    writeFileSync(certFile, access.certificate + '\n');
+    writeFileSync(certFileOff, accessOff.certificate + '\n');
+    const p = buildPaths({
+      dir,
+      target: { port: target.port, login: target.login, hostKey: target.hostKey },
+      bastion: { port: bastion.port, login: bastion.login, hostKey: bastion.hostKey },
+      airlock: { port: on.sshPort, hostKey: on.hostKey, cert: certFile },
+      airlockNorec: { port: off.sshPort, hostKey: off.hostKey, cert: certFileOff },
+      userKey: userKey.path,
+      engineerKey: engKey.path,
+      engineer: access.engineer.name,
+      targetName: 'bench',
+    });
+    const env = sshEnv(dir);
+    /**
+     * After a run through airlock: wait until its session has ended, which is
+     * after the recording was sealed (final checkpoint, fdatasync of up to
+     * 1.3 GB), so that disk flush does not land on the next path's run; then
+     * delete the recording so the disk does not fill.
+     */
+    const settle = async (path: SshPath) => {
+      if (path.name === 'airlock') {
+        if (!(await waitIdle(on, access.token, 180_000))) throw new Error('airlock did not seal a recording within 180 s');
+        removeRecordings(on);
+      } else if (path.name === 'airlock_norec') {
+        if (!(await waitIdle(off, accessOff.token, 60_000))) throw new Error('the no-recorder host still had a session after 60 s');
+      }
+    };
+    const three: SshPath[] = [p.direct, p.proxyjump, p.airlock];
+    const four: SshPath[] = [...three, p.airlock_norec];
+
+    // Every path must deliver exactly what was sent (200 MiB; 8 MiB with --quick) before
+    // anything is timed. This is not timed, so the paths are checked side by side.
+    await Promise.all(
+      four.map(async (path) => {
+        await verifyDownload(path, env, o.checkBytes);
+        await upload(path, env, o.checkBytes, { check: true });
+        await settle(path);
+      }),
+    );
+    log(`all four paths deliver exactly ${o.checkBytes} bytes both ways`);
+
+    // ------------------------------------------------------------ sessions (fresh airlock process first)
+    if (o.sections.has('sessions')) {
+      const engPrivate = engKey.privateKey;
+      m.sessions = await concurrentSessions({
+        levels: o.sessionLevels,
+        holdMs: o.sessionHoldMs,
+        concurrency: 16,
+        port: on.sshPort,
+        hostKey: on.hostKey,
+        username: `${access.engineer.name}@bench`,
+        identity: certIdentity(engPrivate, access.certificate),
+        airlockPid: on.pid,
+        targetPid: target.pid,
+        minAvailableBytes: 3 * 2 ** 30,
+        log,
+      });
+      if (!(await waitIdle(on, access.token, 120_000))) log('warning: airlock still had live sessions 120 s after the sessions test');
+      removeRecordings(on);
+    }
+
+    // ------------------------------------------------------------ connection setup
+    if (o.sections.has('setup')) {
+      for (let r = 0; r < o.setupRuns; r++) {
+        const row: Partial<Record<PathName, number>> = {};
+        for (const path of rotated(three, r)) {
+          row[path.name] = await setupTime(path, env);
+          await settle(path);
+        }
+        m.setup.push(row);
+      }
+      log(`setup: ${o.setupRuns} rounds`);
+    }
+
+    // ------------------------------------------------------------ keystroke latency
+    if (o.sections.has('latency')) {
+      for (let r = 0; r < o.latencyRuns; r++) {
+        const row: Partial<Record<PathName, LatencyResult>> = {};
+        // The no-recorder host too: what the recorder adds to a keystroke.
+        for (const path of rotated(four, r)) {
+          row[path.name] = await keystrokeLatency(path, env, o.roundTrips);
+          await settle(path);
+        }
+        m.latency.push(row);
+        log(`latency round ${r + 1}: ` + four.map((x) => `${x.name} p50 ${row[x.name]?.p50.toFixed(3)} p99 ${row[x.name]?.p99.toFixed(3)} ms`).join(', '));
+      }
+    }
+
+    // ------------------------------------------------------------ bulk transfers
+    const bulk = async (name: 'download' | 'upload' | 'text', runs: number, set: SshPath[], run: (path: SshPath) => Promise<TransferResult>) => {
+      for (let r = 0; r < runs; r++) {
+        const row: Partial<Record<PathName, TransferResult>> = {};
+        for (const path of rotated(set, r)) {
+          row[path.name] = await run(path);
+          await settle(path);
+        }
+        m[name].push(row);
+        log(`${name} round ${r + 1}: ` + set.map((x) => `${x.name} ${row[x.name]?.mbPerS.toFixed(0)}`).join(', ') + ' MB/s');
+      }
+    };
+    if (o.sections.has('download')) await bulk('download', o.runs, four, (path) => download(path, env, o.bytes));
+    if (o.sections.has('upload')) await bulk('upload', o.runs, four, (path) => upload(path, env, o.bytes));
+    if (o.sections.has('text')) {
+      // Log-like text instead of NULs: what a terminal mostly carries, one JSON byte per byte.
+      const remote = `yes '2026-01-01T00:00:00Z host app[1234]: GET /api/items?page=3 200 12ms user=bench' | head -c ${o.bytes}`;
+      await bulk('text', Math.max(2, o.runs - 1), [p.proxyjump, p.airlock, p.airlock_norec], (path) => download(path, env, o.bytes, remote));
+    }
+
+    // ------------------------------------------------------------ the recorder alone
+    if (o.sections.has('recorder')) {
+      const microDir = join(dir, 'micro');
+      for (const kind of ['zeros', 'text'] as const) {
+        const r: RecorderMicroResult = await recorderMicro(microDir, kind, o.recorderBytes);
+        m.recorder.push(r);
+        rmSync(microDir, { recursive: true, force: true });
+        log(`recorder alone, ${kind}: ${r.mb_per_s.toFixed(0)} MB/s of output (${r.recording_mb.toFixed(0)} MB written for ${r.input_mb.toFixed(0)} MB)`);
+      }
+    }
+
+    const results = buildResults(o, m, {
+      date: new Date().toISOString(),
+      durationS: (Date.now() - started) / 1000,
+      loadStart,
+      loadEnd: loadInfo(),
+      machine: machineInfo(),
+      versions: versions(ROOT),
+      cipher: CIPHER,
+    });
+    mkdirSync(dirname(resolve(ROOT, o.out)), { recursive: true });
+    writeFileSync(resolve(ROOT, o.out), JSON.stringify(results, null, 2) + '\n');
+    process.stdout.write(markdownTable(results) + '\n');
+    log(`results written to ${o.out} (${results.duration_s.toFixed(0)} s)`);
+  } finally {
+    for (const stop of cleanup.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
+    if (o.keep) log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+let options: BenchOptions;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (err) {
+  const help = err instanceof BenchUsageError && err.help;
+  (help ? process.stdout : process.stderr).write(`${(err as Error).message}\n`);
+  process.exit(help ? 0 : err instanceof BenchUsageError ? 2 : 1);
+}
+main(options).catch((err: unknown) => {
+  log(`failed: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+});
