@@ -1,13 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Logger } from '../core/logger.js';
 import { generateEd25519, publicKeyLine } from '../gateway/ssh-wire.js';
+import { SSHD_PATHS, startLoopbackSshd } from './loopback-sshd.js';
 
 /**
  * The demo's target server, on loopback only. With OpenSSH's sshd on the machine
@@ -27,7 +26,7 @@ export interface DemoTarget {
   stop(): Promise<void>;
 }
 
-const SSHD = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
+
 
 function keyPair(path: string): { privateKey: string; publicKey: string } {
   if (!existsSync(path)) {
@@ -38,17 +37,6 @@ function keyPair(path: string): { privateKey: string; publicKey: string } {
   return { privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(path + '.pub', 'utf8').trim() };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startDemoTarget(dataDir: string, logger: Logger): Promise<DemoTarget> {
   const dir = join(dataDir, 'demo-target');
   mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -56,7 +44,7 @@ export async function startDemoTarget(dataDir: string, logger: Logger): Promise<
   const host = keyPair(join(dir, 'host_key'));
   const client = keyPair(join(dir, 'client_key'));
   const hostKey = host.publicKey.split(/\s+/).slice(0, 2).join(' ');
-  const sshd = SSHD.find((p) => existsSync(p));
+  const sshd = SSHD_PATHS.find((p) => existsSync(p));
   if (sshd) {
     try {
       return await startSshd(sshd, dir, hostKey, client, logger);
@@ -68,58 +56,10 @@ export async function startDemoTarget(dataDir: string, logger: Logger): Promise<
 }
 
 async function startSshd(sshd: string, dir: string, hostKey: string, client: { privateKey: string; publicKey: string }, logger: Logger): Promise<DemoTarget> {
-  const login = userInfo().username;
-  const port = await freePort();
   writeFileSync(join(dir, 'authorized_keys'), client.publicKey + '\n', { mode: 0o644 });
-  if (process.getuid?.() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  writeFileSync(
-    join(dir, 'sshd_config'),
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(dir, 'host_key')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'StrictModes no',
-      'UsePAM no',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PermitRootLogin prohibit-password',
-      'AllowTcpForwarding yes',
-      'PrintMotd no',
-      'Subsystem sftp internal-sftp',
-      '',
-    ].join('\n'),
-  );
-  // Fail fast on a bad config rather than wait for a listener that never comes.
-  const check = spawnSync(sshd, ['-t', '-f', join(dir, 'sshd_config')], { encoding: 'utf8' });
-  if (check.status !== 0) throw new Error(`sshd -t: ${check.stderr.trim()}`);
-  const child = spawn(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sshd did not start: ${log}`)), 10_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Server listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sshd exited (${code}): ${log}`));
-    });
-  });
-  child.stderr?.on('data', (d: Buffer) => logger.debug({ sshd: d.toString().trim() }, 'demo target'));
-  return { kind: 'sshd', host: '127.0.0.1', port, login, clientKey: client.privateKey, hostKey, stop: () => stopChild(child) };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+  const server = await startLoopbackSshd({ dir, binary: sshd });
+  server.child.stderr?.on('data', (d: Buffer) => logger.debug({ sshd: d.toString().trim() }, 'demo target'));
+  return { kind: 'sshd', host: '127.0.0.1', port: server.port, login: userInfo().username, clientKey: client.privateKey, hostKey, stop: () => server.stop() };
 }
 
 /**

@@ -1,7 +1,6 @@
-import { spawn, execFileSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { freePort, startLoopbackSshd } from '../../cli/loopback-sshd.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,16 +24,7 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export function ensureTargetUser(): string {
   if (process.getuid?.() !== 0) return process.env['USER'] ?? 'root';
@@ -62,55 +52,24 @@ export async function startSshd(options: { extraConfig?: string; hostKeyType?: s
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sshd-'));
   chmodSync(dir, 0o755); // sshd reads authorized_keys as the target user
   const login = ensureTargetUser();
-  if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const type = options.hostKeyType ?? 'ed25519';
   keygen(join(dir, 'host_key'), type);
   const client = keygen(join(dir, 'client_key'));
   writeFileSync(join(dir, 'authorized_keys'), client.publicKey + '\n', { mode: 0o644 });
-  const port = await freePort();
-  const config = [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${join(dir, 'host_key')}`,
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'StrictModes no',
-    'UsePAM no',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    'PermitRootLogin prohibit-password',
-    'AllowTcpForwarding yes',
-    'X11Forwarding no',
-    'PrintMotd no',
-    'PrintLastLog no',
-    'AcceptEnv LANG LC_*',
-    'Subsystem sftp internal-sftp',
-    'LogLevel VERBOSE',
-    'MaxStartups 200',
-    'MaxSessions 100',
-    options.extraConfig ?? '',
-  ].join('\n');
-  writeFileSync(join(dir, 'sshd_config'), config + '\n');
-  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    log += d.toString();
+  const server = await startLoopbackSshd({
+    dir,
+    extraConfig: ['AcceptEnv LANG LC_*', 'LogLevel VERBOSE', 'MaxStartups 200', 'MaxSessions 100', ...(options.extraConfig ? [options.extraConfig] : [])],
   });
-  await waitFor(() => log.includes('Server listening'), 10_000, () => `sshd did not start:\n${log}`);
   const hostKeyLine = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   return {
-    port,
+    port: server.port,
     dir,
     hostKey: hostKeyLine,
     clientKey: client.privateKey,
     login,
-    log: () => log,
+    log: server.log,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      }
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
