@@ -145,7 +145,7 @@ const schema = z.strictObject({
       /** Buffered events reach the file at least this often … */
       flushInterval: duration.default(1000),
       /** … or once this many bytes wait. */
-      flushBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(64 * 1024),
+      flushBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
       /** Days a recording is kept, by the target's sensitivity. */
       retentionDays: z
         .strictObject({

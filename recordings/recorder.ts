@@ -1,29 +1,29 @@
 import { EventEmitter } from 'node:events';
-import { StringDecoder } from 'node:string_decoder';
+import { existsSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.js';
-import { eventLine, headerLine } from './asciicast.js';
 import type { CastHeader } from './asciicast.js';
-import { Chain } from './integrity.js';
+import type { CastWriterResult } from './cast-writer.js';
 import type { RecordingKey } from './keys.js';
-import { InputRedactor } from './redactor.js';
+import { deserializeError, F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS } from './recorder-protocol.js';
+import type { FromWorker, OpenInit, ToWorker } from './recorder-protocol.js';
 
 /**
- * Writes one recording: asciicast events into FILE.cast, the integrity chain
- * into FILE.chain (recordings/integrity.ts).
+ * Records one channel. The relay calls output()/stderr()/input() with the bytes
+ * it moves; they are stamped with the time, copied into a batch, and handed to
+ * the recording thread (recordings/recorder-worker.ts), which does the encoding,
+ * hashing and writing (recordings/cast-writer.ts). The relay's thread pays for a
+ * memcpy per chunk, nothing more, so recording does not slow the session or the
+ * other sessions on this node.
  *
- * Durability: events are buffered and written (one write(2) per flush) when
- * 64 KiB are waiting or a second has passed, whichever comes first; each flush
- * is one chain entry. Every checkpoint (30 s) and at close both files are
- * fdatasync'ed after the signed checkpoint is written, so after a crash the
- * recording verifies up to its last checkpoint, and holds what was flushed after.
+ * Back-pressure: `backlogged` is true while more than `highWater` bytes are
+ * handed over and not yet encoded, or encoded and not yet on disk; the relay
+ * stops reading from the target until 'drain'. Memory never grows with the size of a session, and a slow disk (or a
+ * busy recording thread) slows the session instead.
  *
- * Back-pressure: `backlogged` is true while more than `highWater` bytes wait for
- * the disk; the relay stops reading from the target until 'drain'. Memory never
- * grows with the size of a session, and a slow disk slows the session.
- *
- * Failure: any write error stops the recorder and emits 'failed' once; the
- * gateway then ends the session (fail closed).
+ * Failure: a write error, or the recording thread dying, emits 'failed' once;
+ * the gateway then ends the session (fail closed).
  */
 export interface RecorderOptions {
   cast: FileHandle;
@@ -40,38 +40,41 @@ export interface RecorderOptions {
   highWater?: number;
 }
 
-export interface RecorderResult {
-  length: number;
-  head: string;
-  entries: number;
-}
+export type RecorderResult = CastWriterResult;
 
 export class Recorder extends EventEmitter {
-  readonly #o: RecorderOptions;
-  readonly #start: number;
-  readonly #chain = new Chain();
-  readonly #out = new StringDecoder('utf8');
-  readonly #err = new StringDecoder('utf8');
-  readonly #in = new StringDecoder('utf8');
-  readonly #redactor = new InputRedactor();
-  #buf: Buffer[] = [];
-  #bufLen = 0;
-  #inflight = 0;
-  #queue: Promise<void> = Promise.resolve();
-  #lastT = 0;
-  #flushTimer: NodeJS.Timeout;
-  #checkpointTimer: NodeJS.Timeout;
+  readonly #clock: Clock;
+  readonly #highWater: number;
+  readonly #handle: number;
+  readonly #thread: RecorderThread;
+  readonly #flushTimer: NodeJS.Timeout;
+  readonly #checkpointTimer: NodeJS.Timeout;
+  /** Bytes handed to the thread and not yet encoded there. */
+  #pending = 0;
+  /** Bytes of the recording waiting for the disk, as the thread last said. */
+  #backlog = 0;
+  #length = 0;
   #failed: Error | undefined;
-  #closed = false;
-  #stream: 'stdout' | 'stderr' = 'stdout';
+  #closed: Promise<RecorderResult> | undefined;
+  #seq = 0;
+  readonly #waiting = new Map<number, (result?: RecorderResult) => void>();
 
   constructor(options: RecorderOptions) {
     super();
-    this.#o = { flushBytes: 64 * 1024, flushMs: 1000, checkpointMs: 30_000, highWater: 4 * 1024 * 1024, ...options };
-    this.#start = options.clock.now().getTime();
-    this.#append(headerLine({ version: 2, timestamp: Math.floor(this.#start / 1000), ...options.header }));
-    this.#flushTimer = setInterval(() => this.#onTimer(), this.#o.flushMs);
-    this.#checkpointTimer = setInterval(() => void this.checkpoint(false), this.#o.checkpointMs);
+    this.#clock = options.clock;
+    this.#highWater = options.highWater ?? 4 * 1024 * 1024;
+    this.#thread = RecorderThread.shared();
+    const init: OpenInit = {
+      header: options.header,
+      startMs: options.clock.now().getTime(),
+      ids: options.ids,
+      key: { privateKey: options.key.privateKey, fingerprint: options.key.fingerprint },
+      recordInput: options.recordInput,
+      flushBytes: options.flushBytes ?? 256 * 1024,
+    };
+    this.#handle = this.#thread.open(this, init, options.cast, options.chain);
+    this.#flushTimer = setInterval(() => this.#op(Op.Tick), options.flushMs ?? 1000);
+    this.#checkpointTimer = setInterval(() => void this.checkpoint(false), options.checkpointMs ?? 30_000);
     this.#flushTimer.unref();
     this.#checkpointTimer.unref();
   }
@@ -82,145 +85,252 @@ export class Recorder extends EventEmitter {
 
   /** True while the disk is behind: the relay should wait for 'drain'. */
   get backlogged(): boolean {
-    return !this.#failed && this.#bufLen + this.#inflight > (this.#o.highWater as number);
+    return !this.#failed && this.#pending + this.#backlog > this.#highWater;
   }
 
+  /** Bytes of the recording on disk so far. */
   get length(): number {
-    return this.#chain.length;
+    return this.#length;
   }
 
   output(data: Buffer): void {
-    this.#switchTo('stdout');
-    const text = this.#out.write(data);
-    if (!text) return;
-    this.#event('o', text);
-    if (this.#o.recordInput) this.#inputEvents(this.#redactor.output(text, this.#o.clock.now().getTime()));
+    this.#bytes(Op.Output, data);
   }
 
   /** stderr of an exec: shown as output, with markers where the stream switches. */
   stderr(data: Buffer): void {
-    this.#switchTo('stderr');
-    const text = this.#err.write(data);
-    if (text) this.#event('o', text);
+    this.#bytes(Op.Stderr, data);
   }
 
   input(data: Buffer): void {
-    if (!this.#o.recordInput) return;
-    const text = this.#in.write(data);
-    if (text) this.#inputEvents(this.#redactor.input(this.#t(), text, this.#o.clock.now().getTime()));
+    this.#bytes(Op.Input, data);
   }
 
   resize(cols: number, rows: number): void {
-    this.#event('r', `${cols}x${rows}`);
+    this.#op(Op.Resize, cols, rows);
   }
 
   marker(label: string): void {
-    this.#event('m', label.slice(0, 1000));
+    if (this.#failed || this.#closed) return;
+    this.#thread.push(this.#handle, Op.Marker, this.#now(), Buffer.from(label.slice(0, 1000)), 0, 0);
   }
 
   /** Flushes and writes a signed checkpoint, then syncs both files to disk. */
   checkpoint(final: boolean): Promise<void> {
-    if (this.#failed || (this.#closed && !final)) return this.#queue;
-    this.#flush();
-    return this.#enqueue(async () => {
-      const entry = this.#chain.checkpoint(this.#o.ids, this.#o.clock.now(), final, this.#o.key);
-      await this.#o.chain.write(JSON.stringify(entry) + '\n');
-      await this.#o.cast.datasync();
-      await this.#o.chain.datasync();
-    }, 0);
+    if (this.#failed || (this.#closed && !final)) return Promise.resolve();
+    return this.#ask(Op.Checkpoint, final ? 1 : 0).then(() => undefined);
   }
 
   /** Ends the recording: the final signed checkpoint, synced, files closed. */
-  async close(): Promise<RecorderResult> {
-    if (!this.#closed) {
-      this.#closed = true;
+  close(): Promise<RecorderResult> {
+    this.#closed ??= (async () => {
       clearInterval(this.#flushTimer);
       clearInterval(this.#checkpointTimer);
-      if (this.#o.recordInput) this.#inputEvents(this.#redactor.flush());
-      const rest = this.#out.end();
-      if (rest) this.#event('o', rest);
-      await this.checkpoint(true);
-      await Promise.allSettled([this.#o.cast.close(), this.#o.chain.close()]);
-    }
-    return { length: this.#chain.length, head: this.#chain.head.toString('hex'), entries: this.#chain.entries };
+      const result = await this.#ask(Op.Close, 0);
+      this.#thread.closed(this.#handle);
+      return result ?? { length: this.#length, head: '', entries: 0 };
+    })();
+    return this.#closed;
   }
 
-  #switchTo(stream: 'stdout' | 'stderr'): void {
-    if (this.#stream === stream) return;
-    this.#stream = stream;
-    this.#event('m', stream);
+  /** From the recording thread: `raw` more bytes encoded, `backlog` bytes wait for the disk. */
+  progress(raw: number, backlog: number, length: number): void {
+    const was = this.backlogged;
+    this.#pending = Math.max(0, this.#pending - raw);
+    this.#backlog = backlog;
+    this.#length = length;
+    if (was && !this.backlogged) this.emit('drain');
   }
 
-  #t(): number {
-    const t = Math.max(this.#lastT, (this.#o.clock.now().getTime() - this.#start) / 1000);
-    this.#lastT = t;
-    return t;
+  /** From the recording thread: a checkpoint or close finished. */
+  done(seq: number, result?: RecorderResult): void {
+    const resolve = this.#waiting.get(seq);
+    this.#waiting.delete(seq);
+    resolve?.(result);
   }
 
-  #event(code: 'o' | 'i' | 'r' | 'm', data: string): void {
-    this.#append(eventLine(this.#t(), code, data));
+  /** From the recording thread: nothing more can be written. */
+  fail(err: Error): void {
+    if (this.#failed) return;
+    this.#failed = err;
+    clearInterval(this.#flushTimer);
+    clearInterval(this.#checkpointTimer);
+    this.#pending = 0;
+    this.#backlog = 0;
+    this.emit('failed', err);
+    this.emit('drain'); // release a waiting relay: the session is about to end anyway
   }
 
-  /** Decided input events keep their own time unless that would go backwards. */
-  #inputEvents(events: Array<{ t: number; data: string }>): void {
-    for (const e of events) {
-      const t = Math.max(e.t, this.#lastT);
-      this.#lastT = t;
-      this.#append(eventLine(t, 'i', e.data));
-    }
+  /** The recording thread is gone: whatever waited for it is answered. */
+  abandon(err: Error): void {
+    this.fail(err);
+    for (const resolve of this.#waiting.values()) resolve();
+    this.#waiting.clear();
   }
 
-  #append(line: string): void {
-    if (this.#failed || (this.#closed && this.#bufLen === 0 && line === '')) return;
-    const b = Buffer.from(line, 'utf8');
-    this.#buf.push(b);
-    this.#bufLen += b.length;
-    if (this.#bufLen >= (this.#o.flushBytes as number)) this.#flush();
+  #now(): number {
+    return this.#clock.now().getTime();
   }
 
-  #onTimer(): void {
-    if (this.#o.recordInput) this.#inputEvents(this.#redactor.tick(this.#o.clock.now().getTime()));
-    this.#flush();
+  #bytes(kind: Op, data: Buffer): void {
+    if (this.#failed || this.#closed || data.length === 0) return;
+    this.#pending += data.length;
+    this.#thread.push(this.#handle, kind, this.#now(), data, 0, 0);
+    // The relay is about to wait: what it waits for must not sit in a batch.
+    if (this.backlogged) this.#thread.ship();
   }
 
-  #flush(): void {
-    if (this.#bufLen === 0 || this.#failed) return;
-    const data = this.#buf.length === 1 ? (this.#buf[0] as Buffer) : Buffer.concat(this.#buf, this.#bufLen);
-    this.#buf = [];
-    this.#bufLen = 0;
-    const entry = this.#chain.add(data);
-    void this.#enqueue(async () => {
-      await writeAll(this.#o.cast, data);
-      await this.#o.chain.write(JSON.stringify(entry) + '\n');
-    }, data.length);
+  #op(kind: Op, a = 0, b = 0): void {
+    if (this.#failed || this.#closed) return;
+    this.#thread.push(this.#handle, kind, this.#now(), undefined, a, b);
   }
 
-  #enqueue(work: () => Promise<void>, bytes: number): Promise<void> {
-    this.#inflight += bytes;
-    this.#queue = this.#queue.then(async () => {
-      if (this.#failed) return;
-      try {
-        await work();
-      } catch (err) {
-        this.#failed = err as Error;
-        clearInterval(this.#flushTimer);
-        clearInterval(this.#checkpointTimer);
-        this.emit('failed', err);
-        this.emit('drain'); // release a waiting relay: the session is about to end anyway
-      } finally {
-        this.#inflight -= bytes;
-        if (!this.backlogged) this.emit('drain');
-      }
-    });
-    return this.#queue;
+  #ask(kind: Op, a: number): Promise<RecorderResult | undefined> {
+    if (this.#thread.gone) return Promise.resolve(undefined);
+    const seq = ++this.#seq;
+    const answered = new Promise<RecorderResult | undefined>((resolve) => this.#waiting.set(seq, resolve));
+    this.#thread.push(this.#handle, kind, this.#now(), undefined, a, 0, seq);
+    this.#thread.ship();
+    return answered;
   }
 }
 
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
-    if (bytesWritten === 0) throw new Error('write returned 0 bytes');
-    off += bytesWritten;
+/** A batch is shipped when its data would exceed this size, or BATCH_MS after its first operation. */
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_MS = 5;
+const SMALL_BATCH = 64 * 1024;
+
+/**
+ * The one recording thread of this process, shared by every recording. It
+ * starts with the first recording, does not keep the process alive while no
+ * recording is open, and if it dies every live recording fails (the sessions
+ * end, fail closed) and the next recording starts a new one.
+ */
+class RecorderThread {
+  static #shared: RecorderThread | undefined;
+
+  static shared(): RecorderThread {
+    if (!RecorderThread.#shared || RecorderThread.#shared.gone) RecorderThread.#shared = new RecorderThread();
+    return RecorderThread.#shared;
   }
+
+  readonly #worker: Worker;
+  readonly #recorders = new Map<number, Recorder>();
+  #next = 1;
+  #gone = false;
+  #ops = new Float64Array(OP_FIELDS * 64);
+  #count = 0;
+  #data = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  #used = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Batch buffers the thread has finished with. */
+  readonly #spare: ArrayBuffer[] = [];
+
+  constructor() {
+    this.#worker = new Worker(workerFile());
+    this.#worker.unref();
+    this.#worker.on('message', (m: FromWorker) => this.#receive(m));
+    this.#worker.on('error', (err) => this.#die(err));
+    this.#worker.on('exit', (code) => this.#die(new Error(`the recording thread stopped (exit code ${code})`)));
+  }
+
+  get gone(): boolean {
+    return this.#gone;
+  }
+
+  open(recorder: Recorder, init: OpenInit, cast: FileHandle, chain: FileHandle): number {
+    const handle = this.#next++;
+    this.#recorders.set(handle, recorder);
+    if (this.#recorders.size === 1) this.#worker.ref();
+    const message: ToWorker = { type: 'open', handle, init, cast, chain };
+    // FileHandles move to the recording thread, which closes them.
+    this.#worker.postMessage(message, [cast as never, chain as never]);
+    return handle;
+  }
+
+  closed(handle: number): void {
+    this.#recorders.delete(handle);
+    if (this.#recorders.size === 0) this.#worker.unref();
+  }
+
+  push(handle: number, kind: Op, ms: number, data: Buffer | undefined, a: number, b: number, seq = 0): void {
+    if (this.#gone) return;
+    if (data) {
+      if (this.#used + data.length > this.#data.length) this.ship();
+      if (data.length > this.#data.length) this.#data = Buffer.allocUnsafeSlow(data.length);
+      data.copy(this.#data, this.#used);
+      a = this.#used;
+      b = data.length;
+      this.#used += data.length;
+    }
+    if ((this.#count + 1) * OP_FIELDS > this.#ops.length) {
+      const grown = new Float64Array(this.#ops.length * 2);
+      grown.set(this.#ops);
+      this.#ops = grown;
+    }
+    const at = this.#count++ * OP_FIELDS;
+    const ops = this.#ops;
+    ops[at + F_HANDLE] = handle;
+    ops[at + F_KIND] = kind;
+    ops[at + F_MS] = ms;
+    ops[at + F_A] = a;
+    ops[at + F_B] = b;
+    ops[at + F_SEQ] = seq;
+    this.#timer ??= setTimeout(() => this.ship(), BATCH_MS);
+  }
+
+  /** Sends what is batched now. */
+  ship(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#count === 0 || this.#gone) return;
+    const ops = this.#ops.slice(0, this.#count * OP_FIELDS);
+    let data: ArrayBuffer;
+    if (this.#used < SMALL_BATCH) {
+      // Keystrokes and short output: a copy, and the batch buffer is kept.
+      data = this.#data.buffer.slice(this.#data.byteOffset, this.#data.byteOffset + this.#used) as ArrayBuffer;
+    } else {
+      // Bulk output: the batch buffer itself moves to the thread, which sends it
+      // back when done (fresh memory costs page faults on every first touch).
+      data = this.#data.buffer as ArrayBuffer;
+      const spare = this.#spare.pop();
+      this.#data = spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+    }
+    const message: ToWorker = { type: 'ops', ops, data };
+    this.#worker.postMessage(message, [ops.buffer, data]);
+    this.#count = 0;
+    this.#used = 0;
+  }
+
+  #receive(m: FromWorker): void {
+    if (m.type === 'progress') {
+      const a = m.acks;
+      for (let i = 0; i < a.length; i += 4) this.#recorders.get(a[i] as number)?.progress(a[i + 1] as number, a[i + 2] as number, a[i + 3] as number);
+    } else if (m.type === 'spare') {
+      if (m.data.byteLength === BATCH_BYTES && this.#spare.length < 4) this.#spare.push(m.data);
+    } else if (m.type === 'done') {
+      this.#recorders.get(m.handle)?.done(m.seq, m.result);
+    } else {
+      this.#recorders.get(m.handle)?.fail(deserializeError(m.error));
+    }
+  }
+
+  #die(err: Error): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    clearTimeout(this.#timer);
+    const recorders = [...this.#recorders.values()];
+    this.#recorders.clear();
+    for (const r of recorders) r.abandon(new Error(`the recording thread failed: ${err.message}`, { cause: err }));
+  }
+}
+
+/**
+ * The compiled worker beside this file; when running from the TypeScript sources
+ * (the tests), the build's copy (`npm test` builds first).
+ */
+function workerFile(): URL {
+  const here = new URL('./recorder-worker.js', import.meta.url);
+  if (existsSync(here)) return here;
+  return new URL('../dist/recordings/recorder-worker.js', import.meta.url);
 }

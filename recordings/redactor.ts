@@ -34,6 +34,11 @@ export class InputRedactor {
 
   constructor(private readonly echoWindowMs = 400) {}
 
+  /** True while typed keys wait for their echo: only then does output matter. */
+  get waiting(): boolean {
+    return this.#pending.length > 0;
+  }
+
   /** A chunk the engineer typed, at time t (seconds) observed at wall time now (ms). */
   input(t: number, data: string, now: number): InputEvent[] {
     const text = printable(data);

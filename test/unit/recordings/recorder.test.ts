@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../../core/clock.js';
 import { Recorder } from '../../../recordings/recorder.js';
+import { CastWriter } from '../../../recordings/cast-writer.js';
 import type { RecorderOptions } from '../../../recordings/recorder.js';
 import { FileRecordingStore } from '../../../recordings/store.js';
 import { keyFingerprint } from '../../../recordings/keys.js';
@@ -30,13 +31,13 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function newRecorder(options: Partial<RecorderOptions> = {}, wrapFiles?: (f: { cast: FileHandle; chain: FileHandle }) => { cast: FileHandle; chain: FileHandle }) {
+async function newRecorder(options: Partial<RecorderOptions> = {}) {
   const rel = `${randomUUID()}.cast`;
   const files = await store.create(rel);
   const clock = new ManualClock(START);
   const session = randomUUID();
   const rec = new Recorder({
-    ...(wrapFiles ? wrapFiles(files) : files),
+    ...files,
     header: {
       width: 132,
       height: 43,
@@ -58,7 +59,7 @@ async function newRecorder(options: Partial<RecorderOptions> = {}, wrapFiles?: (
 }
 
 /** A real FileHandle whose writes can be slowed down or made to fail. */
-function instrument(fh: FileHandle, behave: { delayMs?: number; fail?: Error } = {}) {
+function instrument(fh: FileHandle, behave: { delayMs?: number; fail?: Error; failSync?: Error } = {}) {
   const calls = { write: 0, datasync: 0, close: 0 };
   const handle = {
     async write(...args: unknown[]) {
@@ -69,7 +70,7 @@ function instrument(fh: FileHandle, behave: { delayMs?: number; fail?: Error } =
     },
     async datasync() {
       calls.datasync++;
-      if (behave.fail) throw behave.fail;
+      if (behave.fail ?? behave.failSync) throw behave.fail ?? behave.failSync;
       return fh.datasync();
     },
     async close() {
@@ -190,14 +191,8 @@ describe('Recorder', () => {
     await rec.close();
   });
 
-  it('writes signed checkpoints every checkpointMs, synced, and a final one at close', async () => {
-    let castHandle: ReturnType<typeof instrument> | undefined;
-    let chainHandle: ReturnType<typeof instrument> | undefined;
-    const { rec, clock, read, readChain } = await newRecorder({ flushMs: 30, checkpointMs: 100 }, (f) => {
-      castHandle = instrument(f.cast);
-      chainHandle = instrument(f.chain);
-      return { cast: castHandle.handle, chain: chainHandle.handle };
-    });
+  it('writes signed checkpoints every checkpointMs and a final one at close', async () => {
+    const { rec, clock, read, readChain } = await newRecorder({ flushMs: 30, checkpointMs: 100 });
     rec.output(Buffer.from('before the checkpoint'));
     clock.advance(30_000);
     await sleep(350);
@@ -208,99 +203,171 @@ describe('Recorder', () => {
     const cps = entries.filter((e) => e.t === 'checkpoint');
     expect(cps.length).toBeGreaterThanOrEqual(1);
     expect(cps[0]).toMatchObject({ body: { final: false, length: Buffer.byteLength(read()), entries: 1 }, key: key.fingerprint });
-    expect(castHandle?.calls.datasync).toBeGreaterThanOrEqual(1);
-    expect(chainHandle?.calls.datasync).toBeGreaterThanOrEqual(1);
     const result = await rec.close();
-    expect(castHandle?.calls.close).toBe(1);
     const report = verifyChain({ file: Buffer.from(read()), chainText: readChain(), keys: new Map([[key.fingerprint, key.publicKey]]), expect: result });
     expect(report.problems).toEqual([]);
     expect(report.final).toBe(true);
     // close() is idempotent.
     expect(await rec.close()).toEqual(result);
-    expect(castHandle?.calls.close).toBe(1);
   });
 
-  it('applies back-pressure while a slow disk is behind, and drains', async () => {
-    let cast: ReturnType<typeof instrument> | undefined;
-    const { rec, read, readChain } = await newRecorder({ flushBytes: 4096, highWater: 8192, flushMs: 60_000 }, (f) => {
-      cast = instrument(f.cast, { delayMs: 50 });
-      return { cast: cast.handle, chain: f.chain };
-    });
+  it('applies back-pressure while the recording thread and disk are behind, and drains', async () => {
+    const { rec, read, readChain } = await newRecorder({ flushBytes: 64 * 1024, highWater: 256 * 1024, flushMs: 60_000 });
     expect(rec.backlogged).toBe(false);
-    const chunk = Buffer.alloc(3000, 'z');
+    // Control bytes: six bytes of JSON each, the recorder's worst case.
+    const chunk = Buffer.alloc(32 * 1024, 0x01);
     let n = 0;
-    // The relay's loop: write until the recorder says it is behind.
-    while (!rec.backlogged && n < 100) {
+    let waits = 0;
+    while (n < 200) {
+      // The relay's loop: write until the recorder says it is behind, then wait.
       rec.output(chunk);
       n++;
+      if (rec.backlogged) {
+        waits++;
+        await once(rec, 'drain');
+        expect(rec.backlogged).toBe(false);
+      }
     }
-    expect(rec.backlogged).toBe(true);
-    expect(n).toBeLessThan(10); // it says so after a few chunks, not after everything
-    const t0 = Date.now();
-    await once(rec, 'drain');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
-    expect(rec.backlogged).toBe(false);
-    expect(cast?.calls.write).toBeGreaterThanOrEqual(1);
+    expect(waits).toBeGreaterThan(0);
     const result = await rec.close();
     const text = read();
-    expect(parseCast(text).events.map((ev) => ev[2]).join('')).toBe('z'.repeat(3000 * n));
+    const out = parseCast(text).events.map((ev) => ev[2]).join('');
+    expect(out.length).toBe(chunk.length * n);
+    expect(out).toBe('\u0001'.repeat(chunk.length * n));
     expect(verifyChain({ file: Buffer.from(text), chainText: readChain(), keys: new Map([[key.fingerprint, key.publicKey]]), expect: result }).ok).toBe(true);
   });
 
-  it('emits failed once on a write error and stops writing', async () => {
-    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-    let cast: ReturnType<typeof instrument> | undefined;
-    let chain: ReturnType<typeof instrument> | undefined;
-    const { rec } = await newRecorder({ flushBytes: 4096, highWater: 1 << 20 }, (f) => {
-      cast = instrument(f.cast, { fail: enospc });
-      chain = instrument(f.chain);
-      return { cast: cast.handle, chain: chain.handle };
-    });
-    const failures: unknown[] = [];
-    rec.on('failed', (err) => failures.push(err));
-    for (let i = 0; i < 5; i++) rec.output(Buffer.alloc(5000, 'q')); // five flushes queued
-    const drained = once(rec, 'drain');
-    await sleep(50);
-    await drained;
-    expect(failures).toEqual([enospc]);
-    expect(rec.failed).toBe(enospc);
-    expect(rec.backlogged).toBe(false);
-    expect(cast?.calls.write).toBe(1);
-    expect(chain?.calls.write).toBe(0);
-    // Later output and checkpoints write nothing; close still releases the files.
-    rec.output(Buffer.alloc(10_000, 'r'));
-    await rec.checkpoint(false);
-    await rec.close();
-    await sleep(20);
-    expect(failures).toHaveLength(1);
-    expect(cast?.calls.write).toBe(1);
-    expect(chain?.calls.write).toBe(0);
-    expect(cast?.calls.datasync).toBe(0);
-    expect(cast?.calls.close).toBe(1);
-    expect(chain?.calls.close).toBe(1);
-  });
-
-  it('emits failed when the checkpoint sync fails', async () => {
-    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-    const fh = await open(join(dir, `${randomUUID()}.x`), 'wx');
-    const chain = await open(join(dir, `${randomUUID()}.y`), 'wx');
-    const bad = instrument(fh);
-    const handle = { ...bad.handle, datasync: async () => Promise.reject(eio) } as unknown as FileHandle;
+  it('emits failed once when the disk is full, releases the relay and stops writing', async () => {
+    const rel = `${randomUUID()}.cast`;
+    const files = await store.create(rel);
+    await files.cast.close();
     const rec = new Recorder({
-      cast: handle,
-      chain,
+      cast: await open('/dev/full', 'w'), // every write fails with ENOSPC
+      chain: files.chain,
       header: { width: 80, height: 24, title: 't', env: {}, airlock: {} },
       ids: { session: randomUUID(), recording: randomUUID() },
       key,
       clock: new ManualClock(START),
       recordInput: false,
+      flushBytes: 4096,
+      highWater: 8192,
       flushMs: 60_000,
       checkpointMs: 60_000,
     });
-    const failed = once(rec, 'failed');
-    rec.output(Buffer.from('x'));
-    void rec.checkpoint(false);
-    expect((await failed)[0]).toBe(eio);
+    const failures: unknown[] = [];
+    rec.on('failed', (err) => failures.push(err));
+    for (let i = 0; i < 5; i++) rec.output(Buffer.alloc(5000, 'q')); // five flushes queued
+    expect(rec.backlogged).toBe(true);
+    await once(rec, 'drain');
+    await sleep(50);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ code: 'ENOSPC', syscall: 'write' });
+    expect(rec.failed).toBe(failures[0]);
+    expect(rec.backlogged).toBe(false);
+    // Later output and checkpoints write nothing; close still answers.
+    rec.output(Buffer.alloc(10_000, 'r'));
+    await rec.checkpoint(false);
     await rec.close();
+    expect(failures).toHaveLength(1);
+    expect(readFileSync(join(dir, rel + '.chain'), 'utf8')).toBe('');
+  });
+});
+
+/** The writer behind a Recorder, run here in the test's thread with file handles that misbehave. */
+describe('CastWriter', () => {
+  async function newWriter(behave: { cast?: Parameters<typeof instrument>[1]; chain?: Parameters<typeof instrument>[1]; flushBytes?: number } = {}) {
+    const rel = `${randomUUID()}.cast`;
+    const files = await store.create(rel);
+    const cast = instrument(files.cast, behave.cast);
+    const chain = instrument(files.chain, behave.chain);
+    const progress: Array<{ raw: number; backlog: number; length: number }> = [];
+    const failures: Error[] = [];
+    const writer = new CastWriter(
+      {
+        cast: cast.handle,
+        chain: chain.handle,
+        header: { width: 80, height: 24, title: 't', env: {}, airlock: {} },
+        startMs: START,
+        ids: { session: randomUUID(), recording: randomUUID() },
+        key,
+        recordInput: false,
+        flushBytes: behave.flushBytes ?? 4096,
+      },
+      { progress: (raw, backlog, length) => progress.push({ raw, backlog, length }), failed: (err) => failures.push(err) },
+    );
+    const read = () => readFileSync(join(dir, rel), 'utf8');
+    const readChain = () => readFileSync(join(dir, rel + '.chain'), 'utf8');
+    return { writer, cast, chain, progress, failures, read, readChain };
+  }
+
+  it('syncs both files at every checkpoint and closes each once', async () => {
+    const { writer, cast, chain, read, readChain } = await newWriter();
+    writer.output(START + 100, Buffer.from('hello'));
+    await writer.checkpoint(START + 200);
+    expect(cast.calls.datasync).toBe(1);
+    expect(chain.calls.datasync).toBe(1);
+    const result = await writer.close(START + 300);
+    expect(cast.calls.datasync).toBe(2);
+    expect(cast.calls.close).toBe(1);
+    expect(chain.calls.close).toBe(1);
+    expect(await writer.close(START + 400)).toEqual(result);
+    expect(cast.calls.close).toBe(1);
+    expect(verifyChain({ file: Buffer.from(read()), chainText: readChain(), keys: new Map([[key.fingerprint, key.publicKey]]), expect: result }).ok).toBe(true);
+  });
+
+  it('counts bytes as waiting for the disk until the slow disk has taken them', async () => {
+    const { writer, progress, read } = await newWriter({ cast: { delayMs: 50 } });
+    const t0 = Date.now();
+    writer.output(START, Buffer.alloc(5000, 'z'));
+    // Encoded at once, and past flushBytes: handed to the disk, not yet written.
+    expect(progress).toHaveLength(1);
+    expect(progress[0]).toMatchObject({ raw: 5000, length: 0 });
+    expect(progress[0]?.backlog).toBeGreaterThan(5000);
+    await sleep(20);
+    expect(progress).toHaveLength(1);
+    await writer.checkpoint(START);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(progress.at(-1)).toEqual({ raw: 0, backlog: 0, length: Buffer.byteLength(read()) });
+    await writer.close(START);
+  });
+
+  it('reports failed once on a write error and stops writing', async () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    const { writer, cast, chain, failures, progress } = await newWriter({ cast: { fail: enospc } });
+    for (let i = 0; i < 5; i++) writer.output(START, Buffer.alloc(5000, 'q')); // five flushes queued
+    await writer.checkpoint(START);
+    expect(failures).toEqual([enospc]);
+    expect(progress.every((p) => p.length === 0)).toBe(true);
+    expect(cast.calls.write).toBe(1);
+    expect(chain.calls.write).toBe(0);
+    // Later output and checkpoints write nothing; close still releases the files.
+    writer.output(START, Buffer.alloc(10_000, 'r'));
+    await writer.checkpoint(START);
+    await writer.close(START);
+    expect(failures).toHaveLength(1);
+    expect(cast.calls.write).toBe(1);
+    expect(cast.calls.datasync).toBe(0);
+    expect(cast.calls.close).toBe(1);
+    expect(chain.calls.close).toBe(1);
+  });
+
+  it('reports failed when the checkpoint sync fails', async () => {
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const { writer, failures } = await newWriter({ chain: { failSync: eio } });
+    writer.output(START, Buffer.from('x'));
+    await writer.checkpoint(START);
+    expect(failures).toEqual([eio]);
+    await writer.close(START);
+  });
+
+  it('leaves NUL bytes out of the cast and says how many in a marker', async () => {
+    const { writer, read } = await newWriter({ flushBytes: 1 << 20 });
+    writer.output(START + 1000, Buffer.concat([Buffer.from('before'), Buffer.alloc(3_000_000), Buffer.from('after')]));
+    await writer.close(START + 2000);
+    const events = parseCast(read()).events;
+    expect(events).toEqual([
+      [1, 'o', 'beforeafter'],
+      [1, 'm', '3000000 NUL bytes of output not recorded (a terminal shows nothing for them)'],
+    ]);
   });
 });

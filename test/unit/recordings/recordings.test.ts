@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../../core/clock.js';
@@ -21,8 +21,8 @@ const DAY = 86_400_000;
 /** A store that can be made to fail like a full or read-only disk. */
 class FlakyStore implements RecordingStore {
   broken: NodeJS.ErrnoException | undefined;
-  /** Writes of recordings created while this is set fail. */
-  failWrites: NodeJS.ErrnoException | undefined;
+  /** Recordings created while this is set write to /dev/full: every write fails with ENOSPC. */
+  failWrites = false;
   constructor(readonly inner: FileRecordingStore) {}
   get location() {
     return this.inner.location;
@@ -30,15 +30,9 @@ class FlakyStore implements RecordingStore {
   async create(relPath: string) {
     if (this.broken) throw this.broken;
     const files = await this.inner.create(relPath);
-    const fail = this.failWrites;
-    if (!fail) return files;
-    const failing = (fh: FileHandle) =>
-      ({
-        write: () => Promise.reject(fail),
-        datasync: () => Promise.reject(fail),
-        close: () => fh.close(),
-      }) as unknown as FileHandle;
-    return { cast: failing(files.cast), chain: failing(files.chain) };
+    if (!this.failWrites) return files;
+    await Promise.all([files.cast.close(), files.chain.close()]);
+    return { cast: await open('/dev/full', 'w'), chain: await open('/dev/full', 'w') };
   }
   read(relPath: string) {
     return this.inner.read(relPath);
@@ -364,11 +358,11 @@ describe.each(engines)('Recordings on %s', (engine) => {
     });
 
     it('a write error in a live recording makes airlock unhealthy and the recording failed', async () => {
-      flaky.failWrites = errno('ENOSPC', 'no space left on device, write');
+      flaky.failWrites = true;
       const live = await recordings.start(startOf(await newSession()));
       const failedEvent = new Promise((resolve) => live.recorder.once('failed', resolve));
       live.recorder.output(Buffer.alloc(5000, 'f')); // past flushBytes: written now
-      expect(await failedEvent).toBe(flaky.failWrites);
+      expect(await failedEvent).toMatchObject({ code: 'ENOSPC', message: 'ENOSPC: no space left on device, write' });
       await sleep(50); // the failure handler updates health, audit and row
       expect(recordings.healthy).toBe(false);
       expect(recordings.readiness()).toEqual({ ok: false, message: 'recording storage failed: ENOSPC: no space left on device, write' });
@@ -379,7 +373,7 @@ describe.each(engines)('Recordings on %s', (engine) => {
       expect(row.status).toBe('failed');
       const audits = (await auditActions('recording.')).map((e) => e.action);
       expect(audits).toEqual(['recording.storage.failed', 'recording.failed']);
-      flaky.failWrites = undefined;
+      flaky.failWrites = false;
       expect(await recordings.checkHealth()).toBe(true);
     });
   });

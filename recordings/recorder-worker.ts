@@ -1,0 +1,103 @@
+import { parentPort } from 'node:worker_threads';
+import type { FileHandle } from 'node:fs/promises';
+import { CastWriter } from './cast-writer.js';
+import { F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS, serializeError } from './recorder-protocol.js';
+import type { FromWorker, ToWorker } from './recorder-protocol.js';
+
+/**
+ * The recording thread: one per airlock process, serving every live recording.
+ * It encodes, hashes and writes (recordings/cast-writer.ts) while the main
+ * thread only copies the bytes it relays into a batch.
+ */
+const port = parentPort;
+if (!port) throw new Error('recorder-worker.js runs as a worker thread');
+
+const writers = new Map<number, CastWriter>();
+/** Progress gathered during one turn of the event loop, sent together: handle → [raw, backlog, length]. */
+let progress = new Map<number, [number, number, number]>();
+
+function post(message: FromWorker): void {
+  port?.postMessage(message);
+}
+
+function report(handle: number, raw: number, backlog: number, length: number): void {
+  if (progress.size === 0) setImmediate(sendProgress);
+  const seen = progress.get(handle);
+  if (seen) {
+    seen[0] += raw;
+    seen[1] = backlog;
+    seen[2] = length;
+  } else {
+    progress.set(handle, [raw, backlog, length]);
+  }
+}
+
+function sendProgress(): void {
+  if (progress.size === 0) return;
+  const acks: number[] = [];
+  for (const [handle, [raw, backlog, length]] of progress) acks.push(handle, raw, backlog, length);
+  progress = new Map();
+  post({ type: 'progress', acks });
+}
+
+function open(m: Extract<ToWorker, { type: 'open' }>): void {
+  const handle = m.handle;
+  const writer = new CastWriter(
+    { ...m.init, cast: m.cast as FileHandle, chain: m.chain as FileHandle },
+    {
+      progress: (raw, backlog, length) => report(handle, raw, backlog, length),
+      failed: (err) => post({ type: 'failed', handle, error: serializeError(err) }),
+    },
+  );
+  writers.set(handle, writer);
+}
+
+function run(m: Extract<ToWorker, { type: 'ops' }>): void {
+  const { ops, data } = m;
+  for (let at = 0; at < ops.length; at += OP_FIELDS) {
+    const handle = ops[at + F_HANDLE] as number;
+    const writer = writers.get(handle);
+    if (!writer) continue;
+    const ms = ops[at + F_MS] as number;
+    const a = ops[at + F_A] as number;
+    const b = ops[at + F_B] as number;
+    const seq = ops[at + F_SEQ] as number;
+    switch (ops[at + F_KIND] as Op) {
+      case Op.Output:
+        writer.output(ms, new Uint8Array(data, a, b));
+        break;
+      case Op.Stderr:
+        writer.stderr(ms, new Uint8Array(data, a, b));
+        break;
+      case Op.Input:
+        writer.input(ms, new Uint8Array(data, a, b));
+        break;
+      case Op.Resize:
+        writer.resize(ms, a, b);
+        break;
+      case Op.Marker:
+        writer.marker(ms, Buffer.from(data, a, b).toString('utf8'));
+        break;
+      case Op.Tick:
+        writer.tick(ms);
+        break;
+      case Op.Checkpoint:
+        void writer.checkpoint(ms, a === 1).then(() => post({ type: 'done', handle, seq }));
+        break;
+      case Op.Close:
+        void writer.close(ms).then((result) => {
+          writers.delete(handle);
+          sendProgress();
+          post({ type: 'done', handle, seq, result });
+        });
+        break;
+    }
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'open') return open(m);
+  run(m);
+  // Nothing keeps a view of the batch's bytes: large buffers go back for reuse.
+  if (m.data.byteLength >= 1024 * 1024) port.postMessage({ type: 'spare', data: m.data } satisfies FromWorker, [m.data]);
+});
