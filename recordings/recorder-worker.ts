@@ -13,15 +13,22 @@ const port = parentPort;
 if (!port) throw new Error('recorder-worker.js runs as a worker thread');
 
 const writers = new Map<number, CastWriter>();
-/** Progress gathered during one turn of the event loop, sent together: handle → [raw, backlog, length]. */
+/**
+ * Progress is gathered and sent in batches, handle → [raw, backlog, length]:
+ * at once (next turn of the event loop) when a recording has taken in
+ * REPORT_BYTES or a write finished, else within LAZY_MS. Keystrokes then cost
+ * the relay's thread no message back each.
+ */
 let progress = new Map<number, [number, number, number]>();
+let soon: 'now' | 'later' | undefined;
+const REPORT_BYTES = 64 * 1024;
+const LAZY_MS = 250;
 
 function post(message: FromWorker): void {
   port?.postMessage(message);
 }
 
 function report(handle: number, raw: number, backlog: number, length: number): void {
-  if (progress.size === 0) setImmediate(sendProgress);
   const seen = progress.get(handle);
   if (seen) {
     seen[0] += raw;
@@ -30,9 +37,18 @@ function report(handle: number, raw: number, backlog: number, length: number): v
   } else {
     progress.set(handle, [raw, backlog, length]);
   }
+  const urgent = raw === 0 || (seen?.[0] ?? raw) >= REPORT_BYTES;
+  if (urgent && soon !== 'now') {
+    soon = 'now';
+    setImmediate(sendProgress);
+  } else if (!soon) {
+    soon = 'later';
+    setTimeout(sendProgress, LAZY_MS);
+  }
 }
 
 function sendProgress(): void {
+  soon = undefined;
   if (progress.size === 0) return;
   const acks: number[] = [];
   for (const [handle, [raw, backlog, length]] of progress) acks.push(handle, raw, backlog, length);

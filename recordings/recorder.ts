@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.js';
@@ -8,6 +7,7 @@ import type { CastWriterResult } from './cast-writer.js';
 import type { RecordingKey } from './keys.js';
 import { deserializeError, F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS } from './recorder-protocol.js';
 import type { FromWorker, OpenInit, ToWorker } from './recorder-protocol.js';
+import { workerFile } from './worker-file.js';
 
 /**
  * Records one channel. The relay calls output()/stderr()/input() with the bytes
@@ -197,7 +197,7 @@ export class Recorder extends EventEmitter {
 
 /** A batch is shipped when its data would exceed this size, or BATCH_MS after its first operation. */
 const BATCH_BYTES = 1024 * 1024;
-const BATCH_MS = 5;
+const BATCH_MS = 20;
 const SMALL_BATCH = 64 * 1024;
 
 /**
@@ -227,7 +227,7 @@ class RecorderThread {
   readonly #spare: ArrayBuffer[] = [];
 
   constructor() {
-    this.#worker = new Worker(workerFile());
+    this.#worker = new Worker(workerFile('recorder-worker.js'));
     this.#worker.unref();
     this.#worker.on('message', (m: FromWorker) => this.#receive(m));
     this.#worker.on('error', (err) => this.#die(err));
@@ -323,14 +323,4 @@ class RecorderThread {
     this.#recorders.clear();
     for (const r of recorders) r.abandon(new Error(`the recording thread failed: ${err.message}`, { cause: err }));
   }
-}
-
-/**
- * The compiled worker beside this file; when running from the TypeScript sources
- * (the tests), the build's copy (`npm test` builds first).
- */
-function workerFile(): URL {
-  const here = new URL('./recorder-worker.js', import.meta.url);
-  if (existsSync(here)) return here;
-  return new URL('../dist/recordings/recorder-worker.js', import.meta.url);
 }
