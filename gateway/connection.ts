@@ -25,6 +25,7 @@ import { relayChannel, relayTcp } from './relay.js';
 import type { ExitInfo, RelayControl } from './relay.js';
 import type { LiveSession } from './sessions.js';
 import { SftpObserver } from './sftp-observer.js';
+import { fileTransferProtocol } from './file-transfer.js';
 import { parseSshUser } from './ssh-user.js';
 import type { SshUser } from './ssh-user.js';
 import type { LiveRecording, Recorder } from '../recordings/index.js';
@@ -431,6 +432,11 @@ export class GatewayConnection {
         this.#link = this.#connect(choice, this.#spec.login);
       }
       link = await this.#link.catch((err: unknown) => this.#approvalFirst(err, ch, pty));
+      const protocol = command !== undefined ? fileTransferProtocol(command) : undefined;
+      if (protocol && !link.scope.allowSftp) {
+        this.#refused(protocol, { command: command?.slice(0, 200) });
+        throw new AirlockError('ERR_FORBIDDEN', `file transfer (${protocol}) is not allowed by your grant`);
+      }
       // The recording exists before a single byte reaches the target.
       rec = await this.#record(link, pty ? 'terminal' : 'exec', pty, command);
     } catch (err) {

@@ -1,6 +1,4 @@
-import type { KeyObject } from 'node:crypto';
-import type { CastHeader } from './asciicast.js';
-import type { CastWriterResult } from './cast-writer.js';
+import type { CastWriterOptions, CastWriterResult } from './cast-writer.js';
 
 /**
  * Messages between the relay's thread (recordings/recorder.ts) and the recording
@@ -38,14 +36,8 @@ export const Op = {
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
-export interface OpenInit {
-  header: Omit<CastHeader, 'timestamp' | 'version'>;
-  startMs: number;
-  ids: { session: string; recording: string };
-  key: { privateKey: KeyObject; fingerprint: string };
-  recordInput: boolean;
-  flushBytes: number;
-}
+/** What the writer needs besides its files (which move separately). */
+export type OpenInit = Omit<CastWriterOptions, 'cast' | 'chain'>;
 
 export type ToWorker =
   | { type: 'open'; handle: number; init: OpenInit; cast: unknown; chain: unknown }

@@ -138,6 +138,21 @@ describe('file transfer and forwarding through the gateway', () => {
       await expect.poll(async () => (await auditSince(g, seq, 'session.forward.refused')).map((e) => e.details['kind'])).toEqual(['sftp', 'sftp']);
     });
 
+    it('refuses the legacy scp protocol (scp -O) and rsync too, not only SFTP', async () => {
+      writeFileSync(join(local, 'legacy.txt'), 'must not arrive\n');
+      const seq = await headSeq(g);
+      const c = await g.ssh.spawn('scp', [...fileArgs(g), '-q', '-O', join(local, 'legacy.txt'), `alice@t1@127.0.0.1:${remote}/no-legacy.txt`], creds(g));
+      expect(c.code).not.toBe(0);
+      expect(c.stderr).toContain('airlock: file transfer (scp) is not allowed by your grant');
+      const r = await g.asAlice('alice@t1', ['rsync', '--server', '-e.LsfxC', '.', `${remote}/no-rsync.txt`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('airlock: file transfer (rsync) is not allowed by your grant');
+      expect(existsSync(join(remote, 'no-legacy.txt')) || existsSync(join(remote, 'no-rsync.txt'))).toBe(false);
+      // An ordinary command still runs.
+      expect((await g.asAlice('alice@t1', ['echo', 'scp', '-t'])).stdout.toString()).toBe('scp -t\n');
+      await expect.poll(async () => (await auditSince(g, seq, 'session.forward.refused')).map((e) => e.details['kind'])).toEqual(['scp', 'rsync']);
+    });
+
     it('refuses a local forward (ssh -L) and audits it with the destination', async () => {
       const seq = await headSeq(g);
       const fwd = await forwardLocal(g, echoPort);
