@@ -46,4 +46,4 @@ COPY --from=build /src/dist ./dist
 USER airlock
 VOLUME /data
 EXPOSE 2222 8080
-CMD ["node", "dist/cli/main.js", "serve"]
+CMD ["node", "--no-memory-reducer", "dist/cli/main.js", "serve"]

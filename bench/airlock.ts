@@ -75,7 +75,9 @@ export async function initAirlock(paths: AirlockPaths, dataDir: string): Promise
 
 /** Starts `airlock serve` (or the no-recorder host) and waits for its ready event. */
 export function startAirlock(paths: AirlockPaths, kind: 'serve' | 'norec', dataDir: string, nodeArgs: string[] = []): Promise<AirlockProcess> {
-  const args = kind === 'serve' ? [...nodeArgs, paths.cli, '--json', 'serve'] : [...nodeArgs, paths.norec];
+  // With the node options airlock's own command line (cli/main.ts) starts with.
+  const node = ['--no-memory-reducer', ...nodeArgs];
+  const args = kind === 'serve' ? [...node, paths.cli, '--json', 'serve'] : [...node, paths.norec];
   const child: ChildProcess = spawn(process.execPath, args, { env: env(dataDir), cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

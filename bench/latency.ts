@@ -19,6 +19,8 @@ export interface LatencyResult {
   max: number;
 }
 
+const WARM_UP = 300;
+
 export async function keystrokeLatency(path: SshPath, env: NodeJS.ProcessEnv, roundTrips: number): Promise<LatencyResult> {
   const child = spawn('ssh', ['-tt', ...path.args, 'cat'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
@@ -51,7 +53,9 @@ export async function keystrokeLatency(path: SshPath, env: NodeJS.ProcessEnv, ro
   try {
     // The first echo also waits for the connection and the pty: not a sample.
     await roundTrip(0x2e, 30_000);
-    for (let i = 0; i < 10; i++) await roundTrip(0x2e, 10_000); // warm-up
+    // Warm-up, not timed: the same keys through the same connection, so that the
+    // JIT has compiled every hop's path before the samples (all paths alike).
+    for (let i = 0; i < WARM_UP; i++) await roundTrip(0x2e, 10_000);
     const samples: number[] = [];
     for (let i = 0; i < roundTrips; i++) samples.push(await roundTrip(0x61 + (i % 26), 10_000));
     // Ctrl-D twice: cat gets the line, then end of file, and exits. stdin stays

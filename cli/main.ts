@@ -1,4 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
+// --no-memory-reducer: V8's memory reducer runs full collections some seconds after
+// allocation slows down (after start-up, after a burst of sessions), pausing every
+// live session for 10-30 ms (bench/README.md). airlock's JavaScript heap is small
+// next to its database and keeps its size instead. `npm start`, the Dockerfile and
+// the bench start it the same way.
 import { Command, CommanderError, Option } from 'commander';
 import { verb } from './context.js';
 import { EXIT } from './output.js';
@@ -11,7 +16,7 @@ import { targetAdd, targetList, targetShow, targetUpdate, targetRemove, targetSc
 import { grantAdd, grantList, grantRevoke, sessionList, sessionShow, sessionTerminate } from './commands/access.js';
 import { SENSITIVITIES } from '../approvals/index.js';
 import { requestCreate, requestsList, requestShow, requestApprove, requestDeny, requestCancel, requestRevoke } from './commands/requests.js';
-import { recordingsList, recordingsShow, recordingsExport, recordingsVerify, recordingsKey, recordingsPrune } from './commands/recordings.js';
+import { recordingsList, recordingsShow, recordingsExport, recordingsVerify, recordingsKey, recordingsPrune, recordingsCommands, commandsSearch } from './commands/recordings.js';
 import { ROLES } from '../identity/index.js';
 
 /**
@@ -222,6 +227,20 @@ export function buildProgram(): Command {
     .description('re-hash a recording and check its signed chain; names what changed (exit 7 if not intact)')
     .option('--all', 'every recording')
     .action(verb(recordingsVerify));
+  recordings
+    .command('commands <id>')
+    .description('the commands that ran in a recording, with risk flags (from analysis after the session)')
+    .action(verb(recordingsCommands));
+  recordings
+    .command('search [text]')
+    .description('commands across recordings: by text, user, target, time; --risky for flagged ones only')
+    .option('--user <name>')
+    .option('--target <name>')
+    .option('--since <time>', 'ISO time')
+    .option('--until <time>', 'ISO time')
+    .option('--risky', 'only commands that matched a risk rule')
+    .option('--limit <n>')
+    .action(verb(commandsSearch));
   recordings.command('key').description('the recording public key(s), for verifying without airlock').action(verb(recordingsKey));
   recordings.command('prune').description('delete recordings past retention now (the server also does it daily)').action(verb(recordingsPrune));
 

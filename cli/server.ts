@@ -19,6 +19,7 @@ export interface RunningServer {
 
 export async function startServer(services: Services): Promise<RunningServer> {
   const { config, logger, audit } = services;
+
   const interrupted = await services.sessions.markInterrupted();
   if (interrupted) logger.warn({ sessions: interrupted }, 'sessions left active by an earlier crash were marked interrupted');
   const cut = await services.recordings.markInterrupted();
@@ -49,6 +50,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   services.requests.start();
   services.notifier.start(services.requests);
   watch.start();
+  await services.analyses.start();
 
   const app = createApp(services, {
     version: VERSION,
@@ -67,6 +69,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     clearInterval(pruneTimer);
     watch.stop();
     services.notifier.stop();
+    await services.analyses.stop();
     await ssh.close();
     throw err;
   }
@@ -87,6 +90,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
       services.notifier.stop();
       await ssh.close();
       await web.close();
+      await services.analyses.stop();
       await audit.record({ action: 'system.stopped', outcome: 'info', actor: 'system' }).catch(() => {});
     },
   };

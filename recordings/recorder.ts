@@ -197,7 +197,7 @@ export class Recorder extends EventEmitter {
 
 /** A batch is shipped when its data would exceed this size, or BATCH_MS after its first operation. */
 const BATCH_BYTES = 1024 * 1024;
-const BATCH_MS = 20;
+const BATCH_MS = 200;
 const SMALL_BATCH = 64 * 1024;
 
 /**
