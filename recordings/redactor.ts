@@ -31,12 +31,18 @@ const MAX_WINDOW = 8192;
 export class InputRedactor {
   #pending: Pending[] = [];
   #window = '';
+  /**
+   * Enters whose newline has not come back in the output yet (deadlines, ms): that
+   * newline belongs to them, and is no boundary for keys typed after them (a fast
+   * typist's next command, a paste of several lines).
+   */
+  #owed: number[] = [];
 
   constructor(private readonly echoWindowMs = 400) {}
 
-  /** True while typed keys wait for their echo: only then does output matter. */
+  /** True while typed keys wait for their echo, or Enters for their newline: only then does output matter. */
   get waiting(): boolean {
-    return this.#pending.length > 0;
+    return this.#pending.length > 0 || this.#owed.length > 0;
   }
 
   /** A chunk the engineer typed, at time t (seconds) observed at wall time now (ms). */
@@ -44,7 +50,10 @@ export class InputRedactor {
     const text = printable(data);
     if (!text) {
       // Only control keys: nothing secret, but keep order behind pending keys.
-      if (this.#pending.length === 0) return [{ t, data }];
+      if (this.#pending.length === 0) {
+        for (let n = enters(data); n > 0; n--) this.#owed.push(now + this.echoWindowMs);
+        return [{ t, data }];
+      }
       this.#pending.push({ t, raw: data, text: '', deadline: now });
       return [];
     }
@@ -55,6 +64,12 @@ export class InputRedactor {
 
   /** Output from the target: confirms echoed keys. */
   output(data: string, now: number): InputEvent[] {
+    // An Enter's own newline is no boundary for what was typed after it.
+    this.#owed = this.#owed.filter((deadline) => deadline >= now);
+    for (let nl = data.indexOf('\n'); this.#owed.length > 0 && nl !== -1; nl = data.indexOf('\n')) {
+      data = data.slice(nl + 1);
+      this.#owed.shift();
+    }
     if (this.#pending.length === 0) return [];
     // Keys whose window passed before this output arrived (the recorder ticks only
     // once a second) are decided first: late output is not their echo.
@@ -80,6 +95,7 @@ export class InputRedactor {
       if (!p.text) {
         out.push({ t: p.t, data: p.raw });
         this.#pending.shift();
+        this.#enterDone(p.raw, now);
         continue;
       }
       // Keys typed before an Enter are echoed before that Enter's newline: output after
@@ -90,14 +106,30 @@ export class InputRedactor {
         this.#window = this.#window.slice(at + p.text.length);
         out.push({ t: p.t, data: p.raw });
         this.#pending.shift();
+        this.#enterDone(p.raw, now);
         continue;
       }
       if (now < p.deadline) break;
       out.push({ t: p.t, data: hide(p.raw) });
       this.#pending.shift();
+      this.#enterDone(p.raw, now);
     }
     return out;
   }
+
+  /** Keys with Enter in them are decided: their newline, seen or still to come, is used up. */
+  #enterDone(raw: string, now: number): void {
+    for (let n = enters(raw); n > 0; n--) {
+      const nl = this.#window.indexOf('\n');
+      if (nl !== -1) this.#window = this.#window.slice(nl + 1);
+      else this.#owed.push((Number.isFinite(now) ? now : 0) + this.echoWindowMs);
+    }
+  }
+}
+
+/** How many times Enter is in typed keys (CR, LF, or CR LF from a paste). */
+function enters(data: string): number {
+  return data.match(/\r\n|\r|\n/g)?.length ?? 0;
 }
 
 /** The printable characters of a chunk, without escape sequences. */

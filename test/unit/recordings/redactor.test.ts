@@ -121,6 +121,40 @@ describe('InputRedactor', () => {
     expect(decided.map((e) => e.data)).toEqual([REDACTED, REDACTED, REDACTED, REDACTED, '\r']);
   });
 
+  it("keeps commands typed ahead: an earlier Enter's newline is no boundary for them", () => {
+    // Two commands typed before the first one's echo came back (a fast typist, or a paste).
+    const r = new InputRedactor(WINDOW);
+    expect(r.input(1, 'history -c', 1000)).toEqual([]);
+    expect(r.input(1.01, '\r', 1010)).toEqual([]);
+    expect(r.input(1.02, 'echo the-end', 1020)).toEqual([]);
+    expect(r.input(1.03, '\r', 1030)).toEqual([]);
+    const kept = [
+      ...r.output('history -c\r\n\x1b[?2004l\r', 1040),
+      ...r.output('\x1b[?2004htgt$ ', 1041),
+      ...r.output('echo the-end\r\n\x1b[?2004l\r', 1042),
+      ...r.output('the-end\r\n', 1043),
+    ];
+    expect(kept.map((e) => e.data)).toEqual(['history -c', '\r', 'echo the-end', '\r']);
+    // And when each Enter passes straight through, its newline arrives later.
+    const q = new InputRedactor(WINDOW);
+    q.input(2, 'ls', 2000);
+    expect(q.output('ls', 2010)).toEqual([{ t: 2, data: 'ls' }]);
+    expect(q.input(2.1, '\r', 2100)).toEqual([{ t: 2.1, data: '\r' }]);
+    q.input(2.11, 'pwd', 2110);
+    expect(q.output('\r\na b\r\n$ pwd', 2120)).toEqual([{ t: 2.11, data: 'pwd' }]);
+  });
+
+  it('still hides a password whose text shows up only after its own Enter', () => {
+    const r = new InputRedactor(WINDOW);
+    r.input(1, 'sudo cat /etc/pw', 1000);
+    r.input(1.1, '\r', 1100);
+    r.output('sudo cat /etc/pw\r\n[sudo] password for alice: ', 1110);
+    r.input(2, 's3cret', 2000);
+    r.input(2.1, '\r', 2100);
+    const later = [...r.output('\r\nroot:s3cret\r\n', 2150), ...r.tick(3000)];
+    expect(later.map((e) => e.data)).toEqual([REDACTED, '\r']);
+  });
+
   it('does not count output after the window as echo', () => {
     // The recorder ticks once a second: output that arrives after the window but
     // before the next tick must not confirm keys typed long before.
