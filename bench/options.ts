@@ -2,7 +2,7 @@
  * Command-line options of `npm run bench [-- OPTIONS]`, checked at the door.
  * Two profiles: the full one (the issue's sizes) and --quick (under 2 minutes).
  */
-export const SECTIONS = ['sessions', 'setup', 'latency', 'download', 'upload', 'text', 'recorder'] as const;
+export const SECTIONS = ['sessions', 'setup', 'latency', 'download', 'upload', 'text', 'recorder', 'replay'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -19,6 +19,10 @@ export interface BenchOptions {
   sessionLevels: number[];
   sessionHoldMs: number;
   recorderBytes: number;
+  /** The long recording analysed and replayed: bytes of output, seconds it spans, timed fetches. */
+  replayBytes: number;
+  replayDurationS: number;
+  replayRuns: number;
   /** Run airlock with node --cpu-prof; profiles go to bench/results/profiles/. */
   profile: boolean;
   keep: boolean;
@@ -87,6 +91,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     sessionLevels: steps,
     sessionHoldMs: quick ? 6000 : 15_000,
     recorderBytes: (quick ? 32 : 200) * MIB,
+    replayBytes: (quick ? 32 : 200) * MIB,
+    replayDurationS: 3600,
+    replayRuns: quick ? 3 : 7,
     profile: flags.get('profile') === true,
     keep: flags.get('keep') === true,
     sections,

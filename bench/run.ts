@@ -11,6 +11,7 @@ import { BenchUsageError, parseOptions } from './options.js';
 import type { BenchOptions } from './options.js';
 import { loadInfo, machineInfo, versions } from './proc.js';
 import { recorderMicro } from './recorder-micro.js';
+import { replayBench } from './replay.js';
 import type { RecorderMicroResult } from './recorder-micro.js';
 import { buildResults, markdownTable } from './report.js';
 import type { Measurements } from './report.js';
@@ -206,6 +207,11 @@ async function main(o: BenchOptions): Promise<void> {
         rmSync(microDir, { recursive: true, force: true });
         log(`recorder alone, ${kind}: ${r.mb_per_s.toFixed(0)} MB/s of output (${r.recording_mb.toFixed(0)} MB written for ${r.input_mb.toFixed(0)} MB)`);
       }
+    }
+
+    // ------------------------------------------------------------ analysis and replay
+    if (o.sections.has('replay')) {
+      m.replay = await replayBench(paths, join(dir, 'airlock-replay'), { bytes: o.replayBytes, durationS: o.replayDurationS, runs: o.replayRuns, log });
     }
 
     const results = buildResults(o, m, {

@@ -11,7 +11,7 @@ import type { Vault } from '../core/vault.js';
 import { Identity } from '../identity/index.js';
 import { AccessPolicy, AccessRequests, Grants, Notifier, Targets } from '../approvals/index.js';
 import { SessionRegistry } from '../gateway/sessions.js';
-import { FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
+import { Analyses, FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
 import { join } from 'node:path';
 
 /**
@@ -36,6 +36,8 @@ export interface Services {
   sessions: SessionRegistry;
   recordings: Recordings;
   recordingKeys: RecordingKeys;
+  /** Session analysis: started by the server (startServer). */
+  analyses: Analyses;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,8 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     await recordingKeys.init();
     const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
     const recordings = new Recordings({ db, audit, clock, logger, keys: recordingKeys, store, config });
+    const analyses = new Analyses({ db, audit, clock, logger, store, nodeName: config.nodeName });
+    recordings.onSealed(() => analyses.kick());
     logger.debug({ engine: db.engine, masterKey: vault.fingerprint }, 'services ready');
     return {
       config,
@@ -89,7 +93,9 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       sessions,
       recordings,
       recordingKeys,
+      analyses,
       async close() {
+        await analyses.stop();
         recordings.stop();
         requests.stop();
         notifier.stop();

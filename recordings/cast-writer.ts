@@ -84,11 +84,13 @@ export class CastWriter {
   output(ms: number, data: Uint8Array): void {
     if (this.#failed || this.#closed) return;
     this.#switchTo(ms, 'stdout');
-    this.#textEvent(ms, this.#out, data);
+    // Keys this output echoes are written before it, at the time they were typed:
+    // the file stays in the order things happened (a key, then its echo).
     if (this.#o.recordInput && this.#redactor.waiting) {
       const text = Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8');
       this.#inputEvents(this.#redactor.output(text, ms));
     }
+    this.#textEvent(ms, this.#out, data);
     this.#took(data.length);
   }
 
@@ -104,7 +106,8 @@ export class CastWriter {
     if (this.#failed || this.#closed) return;
     if (this.#o.recordInput) {
       const text = this.#in.write(Buffer.from(data.buffer, data.byteOffset, data.length));
-      if (text) this.#inputEvents(this.#redactor.input(this.#t(ms), text, ms));
+      // Its own time: events are kept in order when written (#inputEvents).
+      if (text) this.#inputEvents(this.#redactor.input((ms - this.#o.startMs) / 1000, text, ms));
     }
     this.#took(data.length);
   }

@@ -10,3 +10,6 @@ export type { VerifyReport, VerifyProblem, ChainEntry, CheckpointEntry, RangeEnt
 export { parseCast, eventLine, headerLine } from './asciicast.js';
 export type { CastHeader, ParsedCast } from './asciicast.js';
 export { InputRedactor, REDACTED } from './redactor.js';
+export { Analyses } from './analyses.js';
+export type { CommandRow, CommandSearch, KeyframeRow, ReplayWindow, ReplayOptions } from './analyses.js';
+export type { AnalysisStatus } from './recordings.js';

@@ -49,6 +49,10 @@ export class Recorder extends EventEmitter {
   readonly #thread: RecorderThread;
   readonly #flushTimer: NodeJS.Timeout;
   readonly #checkpointTimer: NodeJS.Timeout;
+  readonly #flushBytes: number;
+  /** Bytes of this recording in the batch not yet shipped (as of the thread's ship count #shippedAt). */
+  #unshipped = 0;
+  #shippedAt = 0;
   /** Bytes handed to the thread and not yet encoded there. */
   #pending = 0;
   /** Bytes of the recording waiting for the disk, as the thread last said. */
@@ -72,6 +76,7 @@ export class Recorder extends EventEmitter {
       recordInput: options.recordInput,
       flushBytes: options.flushBytes ?? 256 * 1024,
     };
+    this.#flushBytes = init.flushBytes;
     this.#handle = this.#thread.open(this, init, options.cast, options.chain);
     this.#flushTimer = setInterval(() => this.#op(Op.Tick), options.flushMs ?? 1000);
     this.#checkpointTimer = setInterval(() => void this.checkpoint(false), options.checkpointMs ?? 30_000);
@@ -176,8 +181,14 @@ export class Recorder extends EventEmitter {
     if (this.#failed || this.#closed || data.length === 0) return;
     this.#pending += data.length;
     this.#thread.push(this.#handle, kind, this.#now(), data, 0, 0);
-    // The relay is about to wait: what it waits for must not sit in a batch.
-    if (this.backlogged) this.#thread.ship();
+    if (this.#shippedAt !== this.#thread.shipped) {
+      this.#shippedAt = this.#thread.shipped;
+      this.#unshipped = 0;
+    }
+    this.#unshipped += data.length;
+    // The relay is about to wait: what it waits for must not sit in a batch. And a
+    // flush's worth goes to the disk now, as it would without the batch.
+    if (this.backlogged || this.#unshipped >= this.#flushBytes) this.#thread.ship();
   }
 
   #op(kind: Op, a = 0, b = 0): void {
@@ -223,6 +234,8 @@ class RecorderThread {
   #data = Buffer.allocUnsafeSlow(BATCH_BYTES);
   #used = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** How many batches were shipped so far. */
+  shipped = 0;
   /** Batch buffers the thread has finished with. */
   readonly #spare: ArrayBuffer[] = [];
 
@@ -298,6 +311,7 @@ class RecorderThread {
     }
     const message: ToWorker = { type: 'ops', ops, data };
     this.#worker.postMessage(message, [ops.buffer, data]);
+    this.shipped++;
     this.#count = 0;
     this.#used = 0;
   }

@@ -43,9 +43,20 @@ export interface RecordingRow {
   keyFingerprint: string;
   retainUntil: Date;
   deletedAt: Date | null;
+  /** Session analysis (recordings/analyses.ts): commands, risks, keyframes for seeking. */
+  analysisStatus: AnalysisStatus;
+  analysedAt: Date | null;
+  analysisError: string | null;
+  /** Seconds from the first to the last event, once analysed. */
+  duration: number | null;
+  outputBytes: number | null;
+  commandCount: number | null;
+  riskCount: number | null;
 }
 
-interface DbRow {
+export type AnalysisStatus = 'pending' | 'running' | 'done' | 'failed';
+
+export interface RecordingDbRow {
   id: string;
   session_id: string;
   channel_index: number;
@@ -64,9 +75,16 @@ interface DbRow {
   key_fingerprint: string;
   retain_until: Date;
   deleted_at: Date | null;
+  analysis_status: AnalysisStatus;
+  analysed_at: Date | null;
+  analysis_error: string | null;
+  duration: number | null;
+  output_bytes: number | null;
+  command_count: number | null;
+  risk_count: number | null;
 }
 
-const toRow = (r: DbRow): RecordingRow => ({
+export const toRecordingRow = (r: RecordingDbRow): RecordingRow => ({
   id: r.id,
   sessionId: r.session_id,
   channelIndex: r.channel_index,
@@ -85,6 +103,13 @@ const toRow = (r: DbRow): RecordingRow => ({
   keyFingerprint: r.key_fingerprint,
   retainUntil: r.retain_until,
   deletedAt: r.deleted_at,
+  analysisStatus: r.analysis_status,
+  analysedAt: r.analysed_at,
+  analysisError: r.analysis_error,
+  duration: r.duration,
+  outputBytes: r.output_bytes,
+  commandCount: r.command_count,
+  riskCount: r.risk_count,
 });
 
 export interface StartRecording {
@@ -111,6 +136,7 @@ export interface LiveRecording {
 }
 
 export class Recordings {
+  readonly #sealed: Array<(id: string) => void> = [];
   #healthy = true;
   #problem: string | undefined;
   #probe: NodeJS.Timeout | undefined;
@@ -118,6 +144,11 @@ export class Recordings {
   constructor(
     private readonly deps: { db: Db; audit: AuditLog; clock: Clock; logger: Logger; keys: RecordingKeys; store: RecordingStore; config: Config },
   ) {}
+
+  /** Called with a recording's id once it is sealed (analysis picks it up). */
+  onSealed(listener: (id: string) => void): void {
+    this.#sealed.push(listener);
+  }
 
   get healthy(): boolean {
     return this.#healthy;
@@ -213,6 +244,7 @@ export class Recordings {
               details: { session: s.sessionId, path, length: result.length, head: result.head, entries: result.entries },
             });
           });
+          for (const listener of this.#sealed) listener(id);
         })()),
     };
   }
@@ -282,7 +314,7 @@ export class Recordings {
 
   async list(filter: { id?: string; session?: string; user?: string; target?: string; since?: Date; until?: Date; limit?: number } = {}): Promise<RecordingRow[]> {
     const rows = (
-      await this.deps.db.query<DbRow>(
+      await this.deps.db.query<RecordingDbRow>(
         `SELECT * FROM recordings WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR id = $1) AND ($2::uuid IS NULL OR session_id = $2)
            AND ($3::text IS NULL OR user_name = $3) AND ($4::text IS NULL OR target_name = $4)
            AND ($5::timestamptz IS NULL OR started_at >= $5) AND ($6::timestamptz IS NULL OR started_at < $6)
@@ -290,7 +322,7 @@ export class Recordings {
         [filter.id ?? null, filter.session ?? null, filter.user ?? null, filter.target ?? null, filter.since ?? null, filter.until ?? null, Math.min(filter.limit ?? 100, 10_000)],
       )
     ).rows;
-    return rows.map(toRow);
+    return rows.map(toRecordingRow);
   }
 
   async get(id: string): Promise<RecordingRow> {
@@ -337,13 +369,16 @@ export class Recordings {
   /** Deletes recordings past their retention (files, then the row is marked). Audited. */
   async prune(): Promise<number> {
     const due = (
-      await this.deps.db.query<DbRow>("SELECT * FROM recordings WHERE deleted_at IS NULL AND retain_until <= $1 AND status <> 'recording' ORDER BY retain_until LIMIT 10000", [
+      await this.deps.db.query<RecordingDbRow>("SELECT * FROM recordings WHERE deleted_at IS NULL AND retain_until <= $1 AND status <> 'recording' ORDER BY retain_until LIMIT 10000", [
         this.deps.clock.now(),
       ])
-    ).rows.map(toRow);
+    ).rows.map(toRecordingRow);
     for (const row of due) {
       await this.deps.store.remove(row.path);
       await this.deps.db.transaction(async (tx) => {
+        // What analysis drew from the recording (commands, screens) goes with it.
+        await tx.query('DELETE FROM recording_commands WHERE recording_id = $1', [row.id]);
+        await tx.query('DELETE FROM recording_keyframes WHERE recording_id = $1', [row.id]);
         await tx.query('UPDATE recordings SET deleted_at = $2 WHERE id = $1', [row.id, this.deps.clock.now()]);
         await this.deps.audit.append(tx, {
           action: 'recording.deleted',

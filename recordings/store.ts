@@ -12,6 +12,10 @@ export interface RecordingStore {
   /** Creates both files of a new recording; fails if either exists. */
   create(relPath: string): Promise<{ cast: FileHandle; chain: FileHandle }>;
   read(relPath: string): Promise<Buffer>;
+  /** Up to `length` bytes from `offset` (fewer at the end of the file). */
+  readRange(relPath: string, offset: number, length: number): Promise<Buffer>;
+  /** A path on this machine where the recording can be read (analysis reads it in a worker thread). */
+  localPath(relPath: string): string;
   readChain(relPath: string): Promise<string>;
   size(relPath: string): Promise<number>;
   remove(relPath: string): Promise<void>;
@@ -48,6 +52,26 @@ export class FileRecordingStore implements RecordingStore {
 
   read(relPath: string): Promise<Buffer> {
     return readFile(this.#path(relPath));
+  }
+
+  async readRange(relPath: string, offset: number, length: number): Promise<Buffer> {
+    const fh = await open(this.#path(relPath), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  localPath(relPath: string): string {
+    return this.#path(relPath);
   }
 
   readChain(relPath: string): Promise<string> {

@@ -10,6 +10,7 @@ import { grantRoutes } from './routes/grants.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { caRoutes } from './routes/ca.js';
 import { recordingRoutes } from './routes/recordings.js';
+import { commandRoutes } from './routes/commands.js';
 import { requestRoutes } from './routes/requests.js';
 import { authenticate, requireRole, actorOf } from './auth.js';
 import { ROLES } from '../identity/index.js';
@@ -75,6 +76,7 @@ export function createApp(s: Services, options: AppOptions = {}): Express {
   api.use('/sessions', sessionRoutes(s));
   api.use('/ca', caRoutes(s));
   api.use('/recordings', recordingRoutes(s));
+  api.use('/commands', commandRoutes(s));
   api.use('/requests', requestRoutes(s));
   api.get('/status', authenticate(s.identity), requireRole(...ROLES), (_req, res) => {
     res.json({ version: options.version ?? null, database: s.db.engine, masterKey: s.vault.fingerprint, ...(options.status?.() ?? {}) });

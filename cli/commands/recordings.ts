@@ -64,6 +64,50 @@ export async function recordingsExport(ctx: VerbContext, id: string, o: { output
   return EXIT.ok;
 }
 
+interface CommandRow {
+  recordingId: string;
+  seq: number;
+  sessionId: string;
+  userName: string;
+  targetName: string;
+  t: number;
+  at: string;
+  text: string;
+  risks: Array<{ rule: string; reason: string; severity: string }>;
+}
+
+const riskText = (c: CommandRow) => c.risks.map((r) => `${r.severity.toUpperCase()} ${r.rule}: ${r.reason}`).join('; ');
+
+export async function recordingsCommands(ctx: VerbContext, id: string): Promise<number> {
+  const { recording, commands } = await ctx.api().get<{ recording: Row & { analysisStatus: string }; commands: CommandRow[] }>(`${path(id)}/commands`);
+  ctx.out.result({ recording, commands }, () => {
+    if (recording.analysisStatus !== 'done') return `Not analysed yet (${recording.analysisStatus}): commands appear once the recording is sealed and analysed.`;
+    if (commands.length === 0) return 'No commands found in this recording.';
+    return table(
+      commands.map((c) => ({ at: c.at, t: c.t.toFixed(1), command: c.text, risk: riskText(c) })),
+      ['at', 't', 'command', 'risk'],
+    );
+  });
+  return EXIT.ok;
+}
+
+export async function commandsSearch(
+  ctx: VerbContext,
+  text: string | undefined,
+  o: { user?: string; target?: string; since?: string; until?: string; risky?: boolean; limit?: string },
+): Promise<number> {
+  const params: Record<string, string | undefined> = { q: text, user: o.user, target: o.target, since: o.since, until: o.until, risky: o.risky ? 'true' : undefined, limit: o.limit };
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined) as Array<[string, string]>);
+  const { commands } = await ctx.api().get<{ commands: CommandRow[] }>(`/api/v1/commands${q.size ? '?' + q.toString() : ''}`);
+  ctx.out.result(commands, () =>
+    table(
+      commands.map((c) => ({ at: c.at, user: c.userName, target: c.targetName, command: c.text, risk: riskText(c), recording: c.recordingId })),
+      ['at', 'user', 'target', 'command', 'risk', 'recording'],
+    ),
+  );
+  return EXIT.ok;
+}
+
 export async function recordingsVerify(ctx: VerbContext, id: string | undefined, o: { all?: boolean }): Promise<number> {
   if (o.all) {
     const { results } = await ctx.api().post<{ results: Array<{ id: string; ok: boolean; summary: string; status: string }> }>('/api/v1/recordings/verify-all');

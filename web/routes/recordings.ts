@@ -24,6 +24,13 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
+const replayQuery = z.object({
+  at: z.coerce.number().min(0).max(10 * 365 * 86_400).optional(),
+  window: z.coerce.number().min(0).max(3600).optional(),
+  maxBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).optional(),
+  from: z.coerce.number().int().min(0).optional(),
+});
+
 export function recordingRoutes(s: Services): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole(...ROLES));
@@ -88,6 +95,26 @@ export function recordingRoutes(s: Services): Router {
     res.setHeader('Content-Type', 'application/x-asciicast');
     res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
     res.send(data);
+  });
+
+  r.get('/:id/commands', async (req, res) => {
+    const row = await visible(req);
+    const commands = await s.analyses.commands(row.id);
+    await audited(req, 'recording.commands_read', row, { commands: commands.length });
+    res.json({ recording: row, commands });
+  });
+
+  /**
+   * Replay from any point: the keyframe before `at` and the events from there
+   * (see Analyses.replay). `from` continues where an earlier answer stopped.
+   */
+  r.get('/:id/replay', async (req, res) => {
+    const q = replayQuery.safeParse(req.query);
+    if (!q.success) throw fromZod(q.error);
+    const row = await visible(req);
+    const window = await s.analyses.replay(row, { at: q.data.at ?? 0, window: q.data.window ?? 30, maxBytes: q.data.maxBytes ?? 2 * 1024 * 1024, from: q.data.from });
+    await audited(req, 'recording.replayed', row, { at: q.data.at ?? 0, ...(q.data.from !== undefined ? { from: q.data.from } : {}), events: window.events.length });
+    res.json({ recording: row, ...window });
   });
 
   r.get('/:id/verify', async (req, res) => {

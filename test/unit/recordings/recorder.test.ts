@@ -360,6 +360,32 @@ describe('CastWriter', () => {
     await writer.close(START);
   });
 
+  it('writes typed keys before their echo, at the time they were typed', async () => {
+    const rel = `${randomUUID()}.cast`;
+    const files = await store.create(rel);
+    const writer = new CastWriter(
+      { ...files, header: { width: 80, height: 24, title: 't', env: {}, airlock: {} }, startMs: START, ids: { session: 's', recording: 'r' }, key, recordInput: true, flushBytes: 1 << 20 },
+      { progress: () => {}, failed: (err) => { throw err; } },
+    );
+    writer.output(START + 100, Buffer.from('$ '));
+    writer.input(START + 1000, Buffer.from('l'));
+    writer.output(START + 1020, Buffer.from('l'));
+    // Typed faster than the echo comes back: a whole line and Enter, then one chunk of echo.
+    writer.input(START + 2000, Buffer.from('s -la'));
+    writer.input(START + 2001, Buffer.from('\r'));
+    writer.output(START + 2030, Buffer.from('s -la\r\ntotal 0\r\n$ '));
+    await writer.close(START + 3000);
+    const events = parseCast(readFileSync(join(dir, rel), 'utf8')).events;
+    expect(events).toEqual([
+      [0.1, 'o', '$ '],
+      [1, 'i', 'l'],
+      [1.02, 'o', 'l'],
+      [2, 'i', 's -la'],
+      [2.001, 'i', '\r'],
+      [2.03, 'o', 's -la\r\ntotal 0\r\n$ '],
+    ]);
+  });
+
   it('leaves NUL bytes out of the cast and says how many in a marker', async () => {
     const { writer, read } = await newWriter({ flushBytes: 1 << 20 });
     writer.output(START + 1000, Buffer.concat([Buffer.from('before'), Buffer.alloc(3_000_000), Buffer.from('after')]));

@@ -37,6 +37,12 @@ class FlakyStore implements RecordingStore {
   read(relPath: string) {
     return this.inner.read(relPath);
   }
+  readRange(relPath: string, offset: number, length: number) {
+    return this.inner.readRange(relPath, offset, length);
+  }
+  localPath(relPath: string) {
+    return this.inner.localPath(relPath);
+  }
   readChain(relPath: string) {
     return this.inner.readChain(relPath);
   }
