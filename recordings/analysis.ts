@@ -42,6 +42,10 @@ const { SerializeAddon } = require('@xterm/addon-serialize') as typeof XtermSeri
  *   shown up (recordings/redactor.ts), so in airlock's own recordings the echo of
  *   the first key comes before the key; in others, after. Both work.
  * - At Enter, the command is the logical line (wrapped rows followed) from there.
+ *   While the cursor is still on that line, the echo may lag behind the keys
+ *   (a paste and its Enter in one chunk, a slow link), so the line is read just
+ *   before the next newline of output (the shell's answer to Enter) or the next
+ *   key, whichever comes first.
  *   If the prompt is no longer where typing began (Ctrl-L redrew it, reverse
  *   search replaced it, it scrolled away), the line the cursor is on is read
  *   instead, without its prompt.
@@ -50,11 +54,11 @@ const { SerializeAddon } = require('@xterm/addon-serialize') as typeof XtermSeri
  *   screen. The command that started the program was typed at the prompt and is.
  *
  * Known limits: only the first Enter of an input chunk is read (the screen does
- * not yet show what a pasted multi-line script did after it); a pasted line and
- * its Enter in one chunk is found only when the echo came before it in the file
- * (as the recorder writes it); text typed ahead while a command still runs is
- * placed where the cursor was, not at the prompt that later shows it. Lines
- * typed into other interactive prompts (mysql>, a y/N question) are commands too.
+ * not yet show what a pasted multi-line script did after it; the recorder hides
+ * such pastes anyway, their text never shows as one run); text typed ahead while
+ * a command still runs is placed where the cursor was, not at the prompt that
+ * later shows it. Lines typed into other interactive prompts (mysql>, a y/N
+ * question) are commands too.
  */
 
 export interface AnalysedCommand {
@@ -112,7 +116,7 @@ const DEFAULT_KEYFRAME_SECONDS = 30;
 /** Output is handed to the terminal in writes of about this many characters: xterm parses large writes faster. */
 const WRITE_BATCH = 64 * 1024;
 /** Characters handed to the terminal and not yet parsed before reading waits (xterm throws past ~50 MB). */
-const MAX_PENDING = 8 * 1024 * 1024;
+const MAX_PENDING = 2 * 1024 * 1024;
 /** Terminal sizes outside these bounds in a header or resize are not believed. */
 const MAX_COLS = 1000;
 const MAX_ROWS = 500;
@@ -485,11 +489,14 @@ class CommandDetector {
     const d = this.#deferred;
     this.#deferred = undefined;
     if (!d) return;
-    d.line.marker?.dispose();
-    if (this.term.buffer.active.type === 'alternate') return;
-    const text = this.#read(d.line);
-    if (d.line.prompt) this.#lastPrompt = d.line.prompt;
-    if (text) this.record(d.t, text, d.offset);
+    try {
+      if (this.term.buffer.active.type === 'alternate') return;
+      const text = this.#read(d.line);
+      if (d.line.prompt) this.#lastPrompt = d.line.prompt;
+      if (text) this.record(d.t, text, d.offset);
+    } finally {
+      d.line.marker?.dispose(); // after reading: the marker is how the line is found
+    }
   }
 
   /** Keys typed at t (in the event line at offset); all output before them is on screen. */
@@ -612,12 +619,12 @@ function logicalText(buf: IBuffer, row: number, x: number): string {
 function findEcho(buf: IBuffer, cols: number, typed: string, enterFollows: boolean): { row: number; x: number } | undefined {
   let row = buf.baseY + buf.cursorY;
   let end = Math.min(buf.cursorX, cols);
-  let want = typed;
-  if (enterFollows && end === 0 && row > 0 && !buf.getLine(row)?.isWrapped) {
+  const lineAbove = enterFollows && end === 0 && row > 0 && !buf.getLine(row)?.isWrapped;
+  if (lineAbove) {
     row -= 1;
     end = cols;
-    want = typed.trimEnd();
   }
+  const want = lineAbove ? typed.trimEnd() : typed;
   const cells: Array<{ row: number; x: number; at: number }> = [];
   let text = '';
   let cell: IBufferCell | undefined;
@@ -632,7 +639,7 @@ function findEcho(buf: IBuffer, cols: number, typed: string, enterFollows: boole
       text += cell.getChars() || ' ';
     }
   }
-  if (want !== typed) text = text.trimEnd();
+  if (lineAbove) text = text.trimEnd();
   if (!want || !text.endsWith(want)) return undefined;
   const at = text.length - want.length;
   const start = cells.find((c) => c.at === at);
@@ -653,34 +660,57 @@ function printable(keys: string): string {
  * The screen as a string that redraws it in a reset terminal of the same size.
  *
  * SerializeAddon (0.14) writes the text and attributes of the normal screen and,
- * if active, the alternate one, the cursor (by relative moves), the pen and the
- * modes. It leaves out state that changes what later output draws, and has one
- * bug; both are made up for here:
- * - an empty row before a wrapped one comes out with a stray '-' (it emits
- *   CSI 0 C, which moves one column, meaning no move): those moves are dropped;
- * - the cursor is placed again with an absolute move (a relative move from a
- *   pending wrap at the right margin lands one column off), and a pending wrap
- *   is recreated by printing the last character of the row again;
+ * if active, the alternate one, the cursor, the pen and the modes. Its handling
+ * of wrapped rows has bugs (a stray '-' after an empty row, a row that starts
+ * with empty cells drawn on the row above), it writes the alternate screen's
+ * rows past the right margin after the terminal got narrower (xterm keeps those
+ * cells there, hidden), and it leaves out state that changes what later output
+ * draws. So:
+ * - the addon draws the rows each on its own, with their wrap flags off and cut
+ *   to the width for the moment (see prepareRows()); the wraps are then made
+ *   again by printing across each row end (rewrap());
+ * - the cursor is placed with an absolute move, and a pending wrap at the right
+ *   margin is recreated by printing the last character of the row again;
  * - the scroll region (vim, less), the saved cursor with its pen and character
  *   set (DECSC, and what ESC[?1049h saved, which leaving the alternate screen
- *   restores), and the DEC line-drawing character set, all read from xterm's
- *   internals (see internals()); if those ever change shape, the addon's output
- *   is used as it is.
- * Not kept: scrollback, tab stops, character sets other than line drawing.
+ *   restores), and the DEC line-drawing character set are set.
+ * All that is read from xterm's internals (see internals()); if those ever
+ * change shape, the addon's output is used as it is.
+ * Not kept: scrollback, tab stops, character sets other than line drawing, the
+ * wrap flag of the top row, cells hidden past the right margin.
  */
 function snapshot(term: HeadlessTerminal, addon: Serializer): string {
   const state = internals(term);
-  const normal = addon.serialize({ scrollback: 0, excludeAltBuffer: true, excludeModes: true });
-  let screen = fixAddon(normal);
-  if (term.buffer.active.type === 'alternate') {
-    // The addon's alternate part is ESC[?1049h ESC[H and the screen, drawn from a default pen.
-    const alternate = fixAddon(addon.serialize({ scrollback: 0, excludeModes: true }).slice(normal.length));
-    if (!state) return screen + alternate + modes(term);
-    // ESC[?1049h saves the cursor: set up what the program's own ESC[?1049h saved.
-    screen += region(state.normal, term.rows) + saved(state.normal, term.buffer.normal.baseY);
-    screen += alternate.replace(/^\x1b\[\?1049h/, '$&\x1b[0m\x1b(B');
+  if (!state) return addon.serialize({ scrollback: 0 });
+  const alt = term.buffer.active.type === 'alternate';
+  // The normal screen's rows as a player shows them: from the top of its viewport.
+  // (After a resize while the alternate screen shows, xterm can leave its buffer
+  // shorter than that; the rows a player then shows below its end are the ones
+  // the addon is given here, not the ones it would pick itself.)
+  const normalBuf = term.buffer.normal;
+  const top = normalBuf.baseY;
+  const bottom = top + term.rows - 1;
+  const prepared = prepareRows(state, term, top, alt);
+  let normal: string;
+  let alternate = '';
+  try {
+    normal = addon.serialize({ range: { start: top, end: bottom }, excludeAltBuffer: true, excludeModes: true });
+    if (alt) {
+      // The addon writes the alternate screen only after the normal one.
+      const before = addon.serialize({ scrollback: 0, excludeAltBuffer: true, excludeModes: true });
+      alternate = addon.serialize({ scrollback: 0, excludeModes: true }).slice(before.length);
+    }
+  } finally {
+    prepared.restore();
   }
-  if (!state) return screen + modes(term);
+  let screen = normal + rewrap(normalBuf, top, term.cols, prepared.normal);
+  if (alt) {
+    // ESC[?1049h saves the cursor: set up what the program's own ESC[?1049h saved.
+    // The addon then draws the alternate screen from a default pen.
+    screen += region(state.normal, term.rows) + saved(state.normal, top);
+    screen += alternate.replace(/^\x1b\[\?1049h/, '$&\x1b[0m\x1b(B');
+    screen += rewrap(term.buffer.alternate, term.buffer.alternate.length - term.rows, term.cols, prepared.alternate);
+  }
   const b = state.active;
   screen += region(b, term.rows);
   // The set in use can differ from the designated one after a DECRC (or leaving the
@@ -689,16 +719,75 @@ function snapshot(term: HeadlessTerminal, addon: Serializer): string {
   if (restore || b.savedX !== 0 || b.savedY !== 0 || b.savedCharset !== undefined || !b.savedCurAttrData.isAttributeDefault()) {
     screen += saved(b, term.buffer.active.baseY) + '\x1b7\x1b(B';
   }
-  screen += charsets(state) + (restore ? '\x1b8' : '');
   screen += modes(term);
   const buf = term.buffer.active;
   const y = term.modes.originMode ? buf.cursorY - b.scrollTop : buf.cursorY;
-  screen += buf.cursorX < term.cols ? cup(y, buf.cursorX) : pendingWrap(term, y, state.charset);
+  // The cursor is placed (a pending wrap printed) while ASCII is still in use, unless
+  // the set in use must come from a DECRC, which moves the cursor.
+  const cursor = (charset: Charset): string => (buf.cursorX < term.cols ? cup(y, buf.cursorX) : pendingWrap(term, y, charset));
+  if (restore) screen += charsets(state) + '\x1b8' + cursor(state.charset);
+  else screen += cursor(undefined) + charsets(state);
   return screen + sgr(state.pen);
 }
 
-function fixAddon(serialized: string): string {
-  return serialized.replaceAll('\x1b[0C', '').replaceAll('\x1b[0D', '');
+/**
+ * For the addon: the visible rows of both screens without wrap flags and no
+ * longer than the width. Returns which rows (0 = top of the screen) were wrapped,
+ * and how to put everything back.
+ */
+function prepareRows(state: Internals, term: HeadlessTerminal, top: number, alt: boolean): { normal: number[]; alternate: number[]; restore: () => void } {
+  const changed: Array<[InternalRow, number, boolean]> = [];
+  const prepare = (rows: InternalRows, base: number): number[] => {
+    const wrapped: number[] = [];
+    for (let y = 0; y < term.rows; y++) {
+      const row = rows.get(base + y);
+      if (!row || (!row.isWrapped && row.length <= term.cols)) continue;
+      changed.push([row, row.length, row.isWrapped]);
+      if (row.isWrapped) wrapped.push(y);
+      row.isWrapped = false;
+      row.length = Math.min(row.length, term.cols);
+    }
+    return wrapped;
+  };
+  const normal = prepare(state.normalRows, top);
+  const alternate = alt ? prepare(state.alternateRows, term.buffer.alternate.length - term.rows) : [];
+  return {
+    normal,
+    alternate,
+    restore: () => {
+      for (const [row, length, isWrapped] of changed) {
+        row.length = length;
+        row.isWrapped = isWrapped;
+      }
+    },
+  };
+}
+
+/**
+ * Makes each listed row a wrapped continuation of the row above again: prints the
+ * last character of the row above and the first of the row (the second one wraps,
+ * as it did when the program wrote it), then erases whichever was an empty cell.
+ * Run right after the rows are drawn: no scroll region, origin mode, insert mode
+ * or line-drawing set is in force yet.
+ */
+function rewrap(buf: IBuffer, top: number, cols: number, wrapped: number[]): string {
+  let s = '';
+  for (const y of wrapped) {
+    if (y === 0) continue; // the row it continues has scrolled away
+    const above = buf.getLine(top + y - 1);
+    const row = buf.getLine(top + y);
+    let x = cols - 1;
+    let last = above?.getCell(x);
+    if (last && last.getWidth() === 0 && x > 0) last = above?.getCell(--x);
+    const first = row?.getCell(0);
+    if (!last || !first) continue;
+    const lastChars = last.getChars();
+    const firstChars = first.getChars();
+    s += cup(y - 1, x) + sgr(last) + (lastChars || ' ') + sgr(first) + (firstChars || ' ');
+    if (!firstChars) s += '\b\x1b[X';
+    if (!lastChars) s += cup(y - 1, x) + sgr(last) + '\x1b[X';
+  }
+  return s;
 }
 
 /** CUP to a 0-based row and column. */
@@ -806,9 +895,20 @@ interface InternalBuffer {
   savedCharset: Charset;
 }
 
+interface InternalRow {
+  length: number;
+  isWrapped: boolean;
+}
+
+interface InternalRows {
+  get(i: number): InternalRow | undefined;
+}
+
 interface Internals {
   normal: InternalBuffer;
   active: InternalBuffer;
+  normalRows: InternalRows;
+  alternateRows: InternalRows;
   pen: Attributes;
   /** The set in use, G0–G3, and which of them was last shifted to. */
   charset: Charset;
@@ -823,7 +923,7 @@ interface Internals {
  */
 function internals(term: HeadlessTerminal): Internals | undefined {
   const core = (term as unknown as { _core?: Record<string, unknown> })._core;
-  const buffers = core?.['buffers'] as { normal?: unknown; active?: unknown } | undefined;
+  const buffers = core?.['buffers'] as { normal?: { lines?: unknown }; active?: unknown; alt?: { lines?: unknown } } | undefined;
   const pen = (core?.['_inputHandler'] as { _curAttrData?: unknown } | undefined)?._curAttrData;
   const cs = core?.['_charsetService'] as { charset?: unknown; _charsets?: unknown; glevel?: unknown } | undefined;
   const isAttributes = (a: unknown): a is Attributes => typeof (a as { isAttributeDefault?: unknown } | undefined)?.isAttributeDefault === 'function';
@@ -835,5 +935,11 @@ function internals(term: HeadlessTerminal): Internals | undefined {
   if (!isBuffer(buffers?.normal) || !isBuffer(buffers?.active) || !isAttributes(pen)) return undefined;
   if (!Array.isArray(cs?._charsets) || typeof cs?.glevel !== 'number') return undefined;
   const charset = typeof cs.charset === 'object' ? (cs.charset as Charset) : undefined;
-  return { normal: buffers.normal, active: buffers.active, pen, charset, charsets: cs._charsets as Charset[], glevel: cs.glevel };
+  const isRows = (l: unknown): l is InternalRows => typeof (l as { get?: unknown } | undefined)?.get === 'function';
+  const normalRows = buffers.normal.lines;
+  const alternateRows = buffers.alt?.lines;
+  if (!isRows(normalRows) || !isRows(alternateRows)) return undefined;
+  const row = normalRows.get(0);
+  if (typeof row?.length !== 'number' || typeof row.isWrapped !== 'boolean') return undefined;
+  return { normal: buffers.normal, active: buffers.active, normalRows, alternateRows, pen, charset, charsets: cs._charsets as Charset[], glevel: cs.glevel };
 }

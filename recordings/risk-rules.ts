@@ -5,9 +5,10 @@
  * is flagged (medium) as well as `rm -rf /etc` (high), and a command that merely
  * mentions a pattern (`echo rm -rf /`) is flagged too.
  *
- * Patterns stay linear on long lines (a pasted script can be kilobytes on one
- * line): every unbounded run is anchored on a command word and stops at the end
- * of the simple command (`;`, `&`, `|`, newline).
+ * Cost: every unbounded run in a pattern starts at a command word (found by a
+ * one-character look-behind) and stops at the end of the simple command (`;`,
+ * `&`, `|`, newline) or line, so a pattern costs about the line's length per
+ * command word it anchors on; long pastes are checked in part (see risksOf()).
  */
 export interface Risk {
   rule: string;
@@ -44,7 +45,8 @@ const RM_FORCE = `(?=${SEG}\\s-(?:-force\\b|[a-zA-Z]*f))`;
 /** The root, a top-level system directory (or everything in it), /var/log, or the home directory. */
 const SYSTEM_PATH =
   `["']?(?:/(?:(?:bin|boot|dev|etc|home|lib|lib32|lib64|opt|root|sbin|srv|usr|var|var/log)/?)?\\*?|~/?\\*?|\\$\\{?HOME\\}?/?\\*?)["']?${END}`;
-const SHELL = `(?:sudo\\s+(?:-\\S+\\s+)*)?(?:\\S*/)?(?:ba|z|k|da|fi)?sh\\b|(?:sudo\\s+)?(?:\\S*/)?(?:python[0-9.]*|perl|ruby|php|node)${END}`;
+/** A shell or script interpreter as a command word (possibly run by sudo, or by path). */
+const SHELL = `(?<![^\\s;&|(\`])(?:sudo\\s+(?:-\\S+\\s+)*)?(?:[\\w.~-]*/)?(?:(?:ba|z|k|da|fi)?sh|python[0-9.]*|perl|ruby|php|node)${END}`;
 const SECURITY_SERVICES =
   'auditd|rsyslog|syslog|syslog-ng|systemd-journald|journald|firewalld|ufw|iptables|nftables|apparmor|selinux|fail2ban|sshguard|falcon-sensor|wazuh-agent|ossec|osqueryd|clamav-daemon|aide';
 
@@ -71,11 +73,11 @@ export const RISK_RULES: readonly RiskRule[] = Object.freeze([
       `|${cmd('unset')}${SEG}\\bHIST(?:FILE|SIZE|FILESIZE)\\b` +
       `|\\bHIST(?:FILE)?SIZE=["']?0\\b|\\bHISTFILE=(?:["']?/dev/null|["']{2}|$|\\s)` +
       `|${cmd('set')}\\s+\\+o\\s+history\\b` +
-      `|(?:${cmd('rm|shred|truncate|unlink|ln')}${SEG}|>\\s*)\\S*\\.(?:bash_|zsh_|sh_)?history\\b`),
+      `|(?:${cmd('rm|shred|truncate|unlink|ln')}${SEG}[\\s/'"=]|>\\s*(?:[^\\s;&|]*/)?)\\.(?:bash_|zsh_|sh_)?history\\b`),
   rule('log-wipe', 'high', 'deletes or empties system logs',
     `(?:${cmd('rm|shred|truncate|unlink')}${SEG}\\s|>\\s*)["']?/var/log/` + `|${cmd('journalctl')}${SEG}\\s--vacuum-`),
   rule('security-disabled', 'high', 'turns off a security control, auditing or logging',
-    `${cmd('setenforce')}\\s+(?:0|permissive)\\b` +
+    `${cmd('setenforce')}\\s+(?:0|[Pp]ermissive)\\b` +
       `|${cmd('systemctl')}${SEG}\\s(?:stop|disable|mask|kill)\\s${SEG}\\b(?:${SECURITY_SERVICES})(?:\\.service)?${END}` +
       `|${cmd('service')}\\s+(?:${SECURITY_SERVICES})\\s+stop\\b` +
       `|${cmd('auditctl')}\\s+(?:-e\\s*0|-D)\\b` +
@@ -84,7 +86,8 @@ export const RISK_RULES: readonly RiskRule[] = Object.freeze([
     `${cmd('ip6?tables(?:-legacy|-nft)?')}${SEG}\\s(?:-[a-zA-Z]*F|--flush)\\b|${cmd('nft')}\\s+flush\\s+ruleset\\b`),
   // Privilege
   rule('root-shell', 'medium', 'opens a root shell',
-    `${cmd('sudo')}\\s+(?:-u\\s+\\S+\\s+)?(?:-[a-zA-Z]*[is][a-zA-Z]*|su|bash|sh|zsh)${END}` + `|${cmd('su')}(?=$|\\s*[;&|]|\\s+-|\\s+root\\b)`),
+    // Not `curl … | sudo bash`: that runs a script (remote-code), it opens no shell.
+    `(?<!\\|\\s{0,4})${cmd('sudo')}\\s+(?:-u\\s+\\S+\\s+)?(?:-[a-zA-Z]*[is][a-zA-Z]*|su|bash|sh|zsh)${END}` + `|${cmd('su')}(?=$|\\s*[;&|]|\\s+-|\\s+root\\b)`),
   rule('world-writable', 'medium', 'makes files writable by every user',
     `${cmd('chmod')}${SEG}\\s(?:[0-7]?[0-7]{2}[2367]|[ugoa]*[oa][ugoa]*\\+[rwxXst]*w[rwxXst]*)${END}`),
   rule('setuid', 'high', 'sets the set-user-ID or set-group-ID bit, letting a program run with its owner\'s rights',
@@ -93,7 +96,7 @@ export const RISK_RULES: readonly RiskRule[] = Object.freeze([
     `${cmd('usermod')}${SEG}\\s-[a-zA-Z]*G\\s*\\S*\\b(?:sudo|wheel|admin|root|adm)\\b` +
       `|${cmd('gpasswd')}${SEG}\\s-a\\s+\\S+\\s+(?:sudo|wheel|admin|root)${END}` +
       `|${cmd('adduser')}\\s+\\S+\\s+(?:sudo|wheel|admin|root)${END}`),
-  rule('password-change', 'medium', 'changes or removes a password', `${cmd('passwd|chpasswd')}`),
+  rule('password-change', 'medium', 'changes or removes a password', `(?<!\\b(?:getent|man|which|type)\\s{1,4})${cmd('passwd|chpasswd')}`),
   rule('sudoers-edit', 'high', 'edits who may use sudo',
     `${cmd('visudo')}|(?:${cmd('vi|vim|nvim|nano|emacs|ed|tee|cp|mv|sed\\s+-i\\S*')}${SEG}|>>?\\s*)\\s*/etc/sudoers`),
   rule('password-file', 'high', 'reads or edits password hashes or the account database',
@@ -131,15 +134,19 @@ export const RISK_RULES: readonly RiskRule[] = Object.freeze([
     `${cmd('shutdown|reboot|halt|poweroff')}|${cmd('init|telinit')}\\s+[06]${END}|${cmd('systemctl')}\\s+(?:reboot|poweroff|halt|kexec)\\b`),
 ]);
 
-/** Long pastes are checked up to here: enough for any command line a person reads. */
-const MAX_CHECKED = 64 * 1024;
+/**
+ * A longer line (a paste) is checked in its first and its last 8 KiB: the rules
+ * look ahead to the end of a command, so checking costs grow faster than the
+ * length, and a command line a person reads is far shorter.
+ */
+const MAX_CHECKED = 16 * 1024;
 
 /** The rules a command line matches, in the order of RISK_RULES. */
 export function risksOf(command: string): Risk[] {
-  const text = command.length > MAX_CHECKED ? command.slice(0, MAX_CHECKED) : command;
+  const parts = command.length > MAX_CHECKED ? [command.slice(0, MAX_CHECKED / 2), command.slice(-MAX_CHECKED / 2)] : [command];
   const risks: Risk[] = [];
   for (const r of RISK_RULES) {
-    if (r.pattern.test(text)) risks.push({ rule: r.id, reason: r.reason, severity: r.severity });
+    if (parts.some((p) => r.pattern.test(p))) risks.push({ rule: r.id, reason: r.reason, severity: r.severity });
   }
   return risks;
 }
