@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Db, Queryable } from '../core/db.js';
 import { AirlockError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { AnalysisOptions, AnalysisResult, Risk } from './analysis.js';
+import type { AnalysisOptions, AnalysisResult, Keyframe, Risk } from './analysis.js';
 import type { CastHeader, EventCode } from './asciicast.js';
 import { toRecordingRow } from './recordings.js';
 import type { RecordingDbRow, RecordingRow } from './recordings.js';
@@ -64,14 +64,8 @@ const toCommand = (r: CommandDbRow): CommandRow => ({
   risks: r.risks,
 });
 
-export interface KeyframeRow {
-  seq: number;
-  t: number;
-  castOffset: number;
-  cols: number;
-  rows: number;
-  screen: string;
-}
+/** A keyframe as stored: the same fields analysis produced. */
+export type KeyframeRow = Keyframe;
 
 export interface CommandSearch {
   /** Text the command contains (case-insensitive). */

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { parseCertificate, str } from '../../identity/ssh-cert.js';
+import { generateEd25519 } from '../../gateway/ssh-wire.js';
 import { ALICE_PASSWORD } from './gateway.js';
 import type { GatewayHarness } from './gateway.js';
 import { runCli } from './cli.js';
@@ -175,7 +176,8 @@ export function offerCertificate(
 ): Promise<boolean> {
   // A real parsed Ed25519 key gives ssh2's private "parsed key" marker; only its
   // type, public blob and signature are replaced.
-  const base = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').private);
+  // generateEd25519: ssh2's own generator makes an unparsable key about 1 in 256 times (NOTES).
+  const base = ssh2.utils.parseKey(generateEd25519('offer').privateKey);
   if (base instanceof Error || Array.isArray(base)) throw new Error('cannot make a key');
   const key = Object.create(base) as typeof base;
   Object.assign(key, {

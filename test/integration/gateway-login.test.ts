@@ -210,15 +210,20 @@ describe.each(engines)('gateway login and relay on %s', (engine) => {
     it('holds the target back while the engineer reads nothing (back-pressure), then delivers everything', async () => {
       const size = 64 * 1024 * 1024;
       const args = [...g.ssh.baseArgs(), 'alice@t1@127.0.0.1', `head -c ${size} /dev/zero`];
+      const before = new Set(g.services.sessions.list().map((x) => x.id));
       // The reader stalls 4 s before reading anything.
       const run = g.ssh.spawn('sh', ['-c', '{ timeout 30 ssh "$@"; echo "ssh=$?" >&2; } | (sleep 4; wc -c)', 'sh', ...args], {
         password: ALICE_PASSWORD,
         totp: g.totp(g.alice.totp.secret),
         timeoutMs: 40_000,
       });
-      await expect.poll(() => g.services.sessions.list()[0]?.bytesOut ?? 0, { timeout: 3000, interval: 20 }).toBeGreaterThan(0);
+      // This transfer's session (an earlier test's may still be closing).
+      let id: string | undefined;
+      await expect
+        .poll(() => (id = g.services.sessions.list().find((x) => !before.has(x.id) && x.bytesOut > 0)?.id), { timeout: 10_000, interval: 20 })
+        .toBeDefined();
       await new Promise((r) => setTimeout(r, 1500));
-      const stalled = g.services.sessions.list()[0]?.bytesOut ?? 0;
+      const stalled = g.services.sessions.list().find((x) => x.id === id)?.bytesOut ?? 0;
       // Only the SSH windows and pipe buffers are in flight, not the transfer.
       expect(stalled).toBeGreaterThan(0);
       expect(stalled).toBeLessThan(16 * 1024 * 1024);
