@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as XtermHeadless from '@xterm/headless';
-import type { IBuffer, IBufferCell, IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { IBuffer, IBufferCell, IBufferLine, IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
 import type * as XtermSerialize from '@xterm/addon-serialize';
 import type { SerializeAddon as Serializer } from '@xterm/addon-serialize';
 import { AirlockError } from '../core/errors.js';
@@ -470,6 +470,7 @@ const HISTORY_SEARCH = /^\((?:failed )?(?:reverse-)?i-search\)`[^']*': ?(.*)$/s;
 
 class CommandDetector {
   #line: TypedLine | undefined;
+  /** A line entered before its echo showed: read by resolve(). */
   #deferred: { line: TypedLine; t: number; offset: number } | undefined;
   /** The prompt of the last line read: a line whose own prompt is not known is read with this one. */
   #lastPrompt = '';
@@ -478,11 +479,6 @@ class CommandDetector {
     private readonly term: HeadlessTerminal,
     private readonly record: (t: number, text: string, castOffset: number) => void,
   ) {}
-
-  /** An entered line whose echo is not on screen yet (read by resolve()). */
-  get deferred(): boolean {
-    return this.#deferred !== undefined;
-  }
 
   /** The echo of a deferred line is on screen now: read it. */
   resolve(): void {
@@ -707,7 +703,7 @@ function snapshot(term: HeadlessTerminal, addon: Serializer): string {
   if (alt) {
     // ESC[?1049h saves the cursor: set up what the program's own ESC[?1049h saved.
     // The addon then draws the alternate screen from a default pen.
-    screen += region(state.normal, term.rows) + saved(state.normal, top);
+    screen += region(state.normal, term.rows) + saved(state.normal, normalBuf, top, term.cols);
     screen += alternate.replace(/^\x1b\[\?1049h/, '$&\x1b[0m\x1b(B');
     screen += rewrap(term.buffer.alternate, term.buffer.alternate.length - term.rows, term.cols, prepared.alternate);
   }
@@ -717,14 +713,15 @@ function snapshot(term: HeadlessTerminal, addon: Serializer): string {
   // alternate screen) restored it: a DECRC recreates that, when the saved set is it.
   const restore = isLineDrawing(state.charset) !== isLineDrawing(state.charsets[state.glevel]) && isLineDrawing(state.charset) === isLineDrawing(b.savedCharset);
   if (restore || b.savedX !== 0 || b.savedY !== 0 || b.savedCharset !== undefined || !b.savedCurAttrData.isAttributeDefault()) {
-    screen += saved(b, term.buffer.active.baseY) + '\x1b7\x1b(B';
+    screen += saved(b, term.buffer.active, term.buffer.active.baseY, term.cols) + '\x1b7\x1b(B';
   }
   screen += modes(term);
   const buf = term.buffer.active;
   const y = term.modes.originMode ? buf.cursorY - b.scrollTop : buf.cursorY;
   // The cursor is placed (a pending wrap printed) while ASCII is still in use, unless
   // the set in use must come from a DECRC, which moves the cursor.
-  const cursor = (charset: Charset): string => (buf.cursorX < term.cols ? cup(y, buf.cursorX) : pendingWrap(term, y, charset));
+  const cursor = (charset: Charset): string =>
+    buf.cursorX < term.cols ? cup(y, buf.cursorX) : pendingWrap(buf.getLine(buf.baseY + buf.cursorY), y, term.cols, charset);
   if (restore) screen += charsets(state) + '\x1b8' + cursor(state.charset);
   else screen += cursor(undefined) + charsets(state);
   return screen + sgr(state.pen);
@@ -800,23 +797,24 @@ function region(b: InternalBuffer, rows: number): string {
 }
 
 /** Pen, character set and position as saved in the buffer, ready for a DECSC (or ESC[?1049h) to save them. */
-function saved(b: InternalBuffer, baseY: number): string {
-  return sgr(b.savedCurAttrData) + (isLineDrawing(b.savedCharset) ? '\x1b(0' : '\x1b(B') + cup(b.savedY - baseY, b.savedX);
+function saved(b: InternalBuffer, buf: IBuffer, top: number, cols: number): string {
+  const y = b.savedY - top;
+  // Saved just past the right margin: placed there by printing, while ASCII is in use.
+  const position = b.savedX < cols ? cup(y, b.savedX) : pendingWrap(buf.getLine(top + y), y, cols, undefined);
+  return position + sgr(b.savedCurAttrData) + (isLineDrawing(b.savedCharset) ? '\x1b(0' : '\x1b(B');
 }
 
 /**
  * The cursor just past the right margin (x === cols): the next character wraps.
  * Only printing into the last column gets there.
  */
-function pendingWrap(term: HeadlessTerminal, y: number, charset: Charset): string {
-  const buf = term.buffer.active;
-  const line = buf.getLine(buf.baseY + buf.cursorY);
-  let x = term.cols - 1;
+function pendingWrap(line: IBufferLine | undefined, y: number, cols: number, charset: Charset): string {
+  let x = cols - 1;
   let cell = line?.getCell(x);
   if (cell && cell.getWidth() === 0 && x > 0) cell = line?.getCell(--x);
   const chars = cell?.getChars();
   // Not when empty, or when the character set in use would print something else.
-  if (!cell || !chars || charset?.[chars] !== undefined) return cup(y, term.cols - 1);
+  if (!cell || !chars || charset?.[chars] !== undefined) return cup(y, cols - 1);
   return cup(y, x) + sgr(cell) + chars;
 }
 
