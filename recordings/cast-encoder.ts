@@ -60,7 +60,7 @@ export class ByteSink {
         ? pool.get()
         : Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, 1024));
     this.buf.copy(next, 0, 0, this.len);
-    this.#release(this.buf);
+    this.release(this.buf);
     this.buf = next;
   }
 
@@ -91,10 +91,6 @@ export class ByteSink {
 
   /** Bytes from take() that are written and no longer needed. */
   release(data: Uint8Array): void {
-    this.#release(data);
-  }
-
-  #release(data: Uint8Array): void {
     this.pool?.put(data);
   }
 }
