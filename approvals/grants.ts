@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Db } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
+import type { AuditLog, Clock, Db } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import type { Actor, User } from '../identity/index.js';
 import type { Target } from './targets.js';
 import { LOGIN_NAME } from './targets.js';

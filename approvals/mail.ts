@@ -1,7 +1,6 @@
 import { createTransport } from 'nodemailer';
 import type { Transporter } from 'nodemailer';
-import type { Config } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
+import type { Config, Logger } from '../core/index.js';
 import { DeliveryError } from './retry-queue.js';
 import type { Delivery } from './retry-queue.js';
 import type { MailText } from './notification-messages.js';

@@ -1,5 +1,5 @@
 import type { AccessRequest } from './requests.js';
-import { formatDuration } from '../core/duration.js';
+import { formatDuration } from '../core/index.js';
 
 /**
  * What a notification says, apart from how it travels: the JSON body of a

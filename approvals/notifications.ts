@@ -1,8 +1,5 @@
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import { isLoopback } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
+import type { AuditLog, Clock, Config, Logger } from '../core/index.js';
+import { isLoopback } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessRequests, RequestEvent } from './requests.js';
 import { Mailer } from './mail.js';

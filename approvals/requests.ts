@@ -1,10 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Db, Queryable } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
+import type { AuditLog, Clock, Config, Db, Queryable } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import type { User } from '../identity/index.js';
 import type { Target } from './targets.js';
 

@@ -1,5 +1,5 @@
-import { AirlockError } from '../core/errors.js';
-import type { AirlockErrorOptions } from '../core/errors.js';
+import { AirlockError } from '../core/index.js';
+import type { AirlockErrorOptions } from '../core/index.js';
 
 /**
  * Deliveries waiting to succeed: kept in memory, tried again with exponential

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Db } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
-import type { Vault } from '../core/vault.js';
+import type { AuditLog, Clock, Db, Vault } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import type { Actor } from '../identity/index.js';
 
 /**

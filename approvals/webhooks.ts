@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import type { Config } from '../core/config.js';
+import type { Config } from '../core/index.js';
 import { DeliveryError } from './retry-queue.js';
 import type { Delivery } from './retry-queue.js';
 import { slackBody, webhookBody } from './notification-messages.js';

@@ -1,8 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { loadConfig } from '../core/config.js';
-import { createLogger } from '../core/logger.js';
-import { openServices } from '../cli/services.js';
-import { startServer } from '../cli/server.js';
+import { loadConfig, createLogger } from '../core/index.js';
+import { openServices, startServer } from '../server/index.js';
 import type { LiveRecording, Recorder, StartRecording } from '../recordings/index.js';
 
 /**

@@ -2,7 +2,7 @@ import { createPrivateKey, sign as edSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
-import { str } from '../identity/ssh-cert.js';
+import { wireString as str } from '../identity/index.js';
 
 /**
  * An ssh2 client that logs in to airlock with an OpenSSH user certificate, so

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { systemClock } from '../core/clock.js';
+import { systemClock } from '../core/index.js';
 import { keyFingerprint, Recorder } from '../recordings/index.js';
 import type { RecordingKey } from '../recordings/index.js';
 import { mbPerSecond } from './stats.js';

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { ManualClock } from '../core/clock.js';
-import { loadConfig, parseListen } from '../core/config.js';
-import { silentLogger } from '../core/logger.js';
-import { openServices } from '../cli/services.js';
-import { createApp } from '../web/app.js';
-import { startWebServer } from '../web/server.js';
+import { ManualClock, loadConfig, parseListen, silentLogger } from '../core/index.js';
+import { openServices } from '../server/index.js';
+import { createApp, startWebServer } from '../web/index.js';
 import type { AirlockPaths } from './airlock.js';
 import { initAirlock, login } from './airlock.js';
 import { median } from './stats.js';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, startLoopbackSshd } from '../cli/loopback-sshd.js';
+import { freePort, startLoopbackSshd } from '../server/index.js';
 
 /**
  * Real OpenSSH servers on loopback for the benchmark: the target, and a second

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { AirlockError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { AirlockError } from '../core/index.js';
+import type { ErrorCode } from '../core/index.js';
 
 /**
  * The CLI's side of the HTTP API. Admin verbs go through the running server

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../core/config.js';
-import type { Config } from '../core/config.js';
-import { createLogger } from '../core/logger.js';
-import type { Logger } from '../core/logger.js';
+import { loadConfig, createLogger } from '../core/index.js';
+import type { Config, Logger } from '../core/index.js';
 import { ApiClient } from './client.js';
 import { createOutput, reportError } from './output.js';
 import type { Output } from './output.js';

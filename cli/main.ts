@@ -7,7 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { verb } from './context.js';
 import { EXIT } from './output.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../core/index.js';
 import { initVerb, serveVerb, demoVerb, auditVerifyDirect, totpVerb } from './commands/local.js';
 import { userAdd, userList, userShow, userAction } from './commands/users.js';
 import { loginVerb, logoutVerb, loginRevoke, loginsList, statusVerb, keysRotate, caShow, caRotate } from './commands/session.js';

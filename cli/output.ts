@@ -1,5 +1,5 @@
-import { AirlockError, toAirlockError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { AirlockError, toAirlockError } from '../core/index.js';
+import type { ErrorCode } from '../core/index.js';
 
 /**
  * What the CLI prints and how it exits. Exit codes mean the same in every verb,

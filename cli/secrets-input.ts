@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { AirlockError } from '../core/errors.js';
+import { AirlockError } from '../core/index.js';
 
 /**
  * Secrets come from stdin (--password-stdin) or from a prompt on the terminal;

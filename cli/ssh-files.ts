@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateEd25519 } from '../gateway/ssh-wire.js';
+import { generateEd25519 } from '../identity/index.js';
 import { airlockHome } from './client.js';
 
 /**

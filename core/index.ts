@@ -1,5 +1,5 @@
 export { AirlockError, isAirlockError, toAirlockError } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { ErrorCode, AirlockErrorOptions } from './errors.js';
 export { systemClock, ManualClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { createLogger, silentLogger } from './logger.js';
@@ -17,3 +17,4 @@ export type { Vault } from './vault.js';
 export { constantTimeEqual } from './secrets.js';
 export { canonicalJson } from './canonical-json.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { VERSION } from './version.js';

@@ -1,5 +1,5 @@
 import type { ServerChannel } from 'ssh2';
-import { isAirlockError } from '../core/errors.js';
+import { isAirlockError } from '../core/index.js';
 import type { AccessRequest, RequestEvent, Target } from '../approvals/index.js';
 import type { User } from '../identity/index.js';
 import type { GatewayDeps } from './deps.js';

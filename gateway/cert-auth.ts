@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Clock } from '../core/clock.js';
+import type { Clock } from '../core/index.js';
 import { parseCertificate, verifyEd25519Signature, USER_CERT } from '../identity/index.js';
 import type { Identity, Login, SshCertificate, User } from '../identity/index.js';
 

@@ -1,24 +1,10 @@
-import type {
-  AuthContext,
-  PublicKeyAuthContext,
-  Client,
-  ClientChannel,
-  Connection,
-  KeyboardAuthContext,
-  PseudoTtyInfo,
-  ServerChannel,
-  Session,
-  TcpipRequestInfo,
-  AcceptConnection,
-  RejectConnection,
-} from 'ssh2';
-import { AirlockError, isAirlockError } from '../core/errors.js';
+import type { AuthContext, PublicKeyAuthContext, Client, ClientChannel, Connection, KeyboardAuthContext, PseudoTtyInfo, ServerChannel, Session, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
+import { AirlockError, isAirlockError } from '../core/index.js';
 import type { Login, User } from '../identity/index.js';
-import type { AccessScope } from '../approvals/index.js';
+import type { AccessScope, Target } from '../approvals/index.js';
 import type { GatewayDeps } from './deps.js';
 import { checkCertificate } from './cert-auth.js';
 import { breakGlass } from './break-glass.js';
-import type { Target } from '../approvals/index.js';
 import { chooseTarget } from './menu.js';
 import { connectTarget, TargetConnectError } from './connector.js';
 import { relayChannel, relayTcp } from './relay.js';

@@ -1,9 +1,9 @@
 import { Client } from 'ssh2';
 import type { ConnectConfig } from 'ssh2';
-import { AirlockError } from '../core/errors.js';
+import { AirlockError } from '../core/index.js';
 import type { Target, TargetSecret } from '../approvals/index.js';
 import { TARGET_ALGORITHMS } from './algorithms.js';
-import { fingerprint, parsePublicKeyLine, publicKeyLine } from './ssh-wire.js';
+import { parsePublicKeyLine, publicKeyLine, sshFingerprint as fingerprint } from '../identity/index.js';
 
 /**
  * airlock's own connection to a target: the credential comes from the vault and

@@ -1,7 +1,4 @@
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
+import type { AuditLog, Clock, Config, Logger } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessPolicy, AccessRequests, Targets } from '../approvals/index.js';
 import type { SessionRegistry } from './sessions.js';

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { AirlockError } from '../core/errors.js';
-import { fingerprint, generateEd25519 } from './ssh-wire.js';
+import { AirlockError } from '../core/index.js';
+import { generateEd25519, sshFingerprint } from '../identity/index.js';
 
 /**
  * airlock's own SSH host key: Ed25519, generated once, kept in the data directory
@@ -32,7 +32,7 @@ export function loadOrCreateHostKey(dataDir: string): HostKey {
   return {
     privateKey,
     publicKeyLine: `${parsed.type} ${blob.toString('base64')}`,
-    fingerprint: fingerprint(blob),
+    fingerprint: sshFingerprint(blob),
     path,
   };
 }

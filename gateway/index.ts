@@ -8,6 +8,5 @@ export type { LiveSession, SessionStatus, FileOp, ChannelRecord, SessionRow } fr
 export type { GatewayDeps } from './deps.js';
 export { scanHostKey, connectTarget, TargetConnectError } from './connector.js';
 export { parseSshUser } from './ssh-user.js';
-export { fingerprint, parsePublicKeyLine } from './ssh-wire.js';
 export { SessionWatch } from './session-watch.js';
 export { checkCertificate, sourceAllowed } from './cert-auth.js';

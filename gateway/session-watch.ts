@@ -1,5 +1,4 @@
-import type { Clock } from '../core/clock.js';
-import type { Logger } from '../core/logger.js';
+import type { Clock, Logger } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessRequests } from '../approvals/index.js';
 import type { SessionRegistry } from './sessions.js';

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Db } from '../core/db.js';
+import type { AuditLog, Clock, Db } from '../core/index.js';
 
 /**
  * The live sessions of this node, and their rows in the database. A session is one

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { WireReader } from './ssh-wire.js';
+import { WireReader } from '../identity/index.js';
 
 /**
  * Watches an SFTP (v3, draft-ietf-secsh-filexfer-02) conversation passing through

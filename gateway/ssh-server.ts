@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ClientInfo } from 'ssh2';
-import type { ListenAddress } from '../core/config.js';
+import type { ListenAddress } from '../core/index.js';
 import { FRONT_DOOR } from './algorithms.js';
 import { GatewayConnection } from './connection.js';
 import type { GatewayDeps } from './deps.js';

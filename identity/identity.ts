@@ -1,10 +1,5 @@
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Db } from '../core/db.js';
-import { AirlockError, isAirlockError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import type { Vault } from '../core/vault.js';
+import type { AuditLog, Clock, Config, Db, Logger, Vault } from '../core/index.js';
+import { AirlockError, isAirlockError } from '../core/index.js';
 import { Logins } from './logins.js';
 import type { Login } from './logins.js';
 import { verifyPassword, dummyPasswordHash, MAX_PASSWORD_LENGTH } from './passwords.js';

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
-import type { Db, Queryable } from '../core/db.js';
+import type { Clock, Db, Queryable } from '../core/index.js';
 
 /**
  * A login is one successful MFA authentication with an expiry. Its id is the

@@ -1,12 +1,9 @@
-import { generateKeyPairSync, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey, randomBytes, randomUUID, createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Db } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
-import type { Vault } from '../core/vault.js';
+import type { Clock, Config, Db, Vault } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import { ed25519Blob, rawEd25519, signCertificate } from './ssh-cert.js';
-import { createHash } from 'node:crypto';
+import { sshFingerprint } from './ssh-wire.js';
 
 /**
  * airlock's SSH user certificate authority: Ed25519 keys kept in the database,
@@ -33,10 +30,6 @@ export interface IssuedCertificate {
   serial: bigint;
   keyId: string;
   caFingerprint: string;
-}
-
-export function sshFingerprint(blob: Buffer): string {
-  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
 export class SshCa {

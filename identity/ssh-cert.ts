@@ -1,5 +1,6 @@
 import { createPublicKey, randomBytes, sign as edSign, verify as edVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { u32, u64, wireString, WireReader } from './ssh-wire.js';
 
 /**
  * OpenSSH certificates (PROTOCOL.certkeys), Ed25519 only:
@@ -37,22 +38,7 @@ export interface SshCertificate {
 
 // ------------------------------------------------------------------ encoding
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
-
-function u64(n: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(n);
-  return b;
-}
-
-export function str(data: Buffer | string): Buffer {
-  const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  return Buffer.concat([u32(body.length), body]);
-}
+const str = wireString;
 
 /** Name/value pairs; a non-empty value is itself wrapped as a string. */
 function options(map: Map<string, string>): Buffer {
@@ -109,38 +95,8 @@ export function signCertificate(req: CertificateRequest, caPrivate: KeyObject, c
 
 // ------------------------------------------------------------------ decoding
 
-class Reader {
-  pos = 0;
-  constructor(readonly buf: Buffer) {}
-  u32(): number {
-    if (this.pos + 4 > this.buf.length) throw new Error('truncated');
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  u64(): bigint {
-    if (this.pos + 8 > this.buf.length) throw new Error('truncated');
-    const v = this.buf.readBigUInt64BE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-  bytes(): Buffer {
-    const n = this.u32();
-    if (this.pos + n > this.buf.length) throw new Error('truncated');
-    const v = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
-  }
-  string(): string {
-    return this.bytes().toString('utf8');
-  }
-  get done(): boolean {
-    return this.pos === this.buf.length;
-  }
-}
-
 function readOptions(data: Buffer, kind: string): Map<string, string> {
-  const r = new Reader(data);
+  const r = new WireReader(data);
   const map = new Map<string, string>();
   let last = '';
   while (!r.done) {
@@ -149,7 +105,7 @@ function readOptions(data: Buffer, kind: string): Map<string, string> {
     if (map.has(name)) throw new Error(`duplicate ${kind} ${name}`);
     if (name < last) throw new Error(`${kind} not in lexical order`);
     last = name;
-    map.set(name, value.length ? new Reader(value).string() : '');
+    map.set(name, value.length ? new WireReader(value).string() : '');
   }
   return map;
 }
@@ -157,25 +113,25 @@ function readOptions(data: Buffer, kind: string): Map<string, string> {
 /** Parses a certificate blob. Throws on anything malformed; checks no signature. */
 export function parseCertificate(blob: Buffer): SshCertificate {
   if (blob.length > 16 * 1024) throw new Error('certificate too large');
-  const r = new Reader(blob);
+  const r = new WireReader(blob);
   const type = r.string();
   if (type !== CERT_TYPE) throw new Error(`unsupported certificate type ${type.slice(0, 64)}`);
   const nonce = r.bytes();
   const publicKey = r.bytes();
   if (publicKey.length !== 32) throw new Error('bad Ed25519 key length');
-  const serial = r.u64();
-  const certType = r.u32();
+  const serial = r.uint64();
+  const certType = r.uint32();
   const keyId = r.string();
-  const principalsReader = new Reader(r.bytes());
+  const principalsReader = new WireReader(r.bytes());
   const principals: string[] = [];
   while (!principalsReader.done) principals.push(principalsReader.string());
-  const validAfter = r.u64();
-  const validBefore = r.u64();
+  const validAfter = r.uint64();
+  const validBefore = r.uint64();
   const criticalOptions = readOptions(r.bytes(), 'critical option');
   const extensions = readOptions(r.bytes(), 'extension');
   r.bytes(); // reserved
   const signatureKey = r.bytes();
-  const signedPart = blob.subarray(0, r.pos);
+  const signedPart = blob.subarray(0, r.offset);
   const signature = r.bytes();
   if (!r.done) throw new Error('trailing bytes after the certificate');
   return { nonce, publicKey, serial, type: certType, keyId, principals, validAfter, validBefore, criticalOptions, extensions, signatureKey, signature, signedPart };
@@ -188,7 +144,7 @@ export function parseCertificate(blob: Buffer): SshCertificate {
  */
 export function verifyEd25519Signature(rawPublic: Buffer, sshSignature: Buffer, data: Buffer): boolean {
   try {
-    const r = new Reader(sshSignature);
+    const r = new WireReader(sshSignature);
     if (r.string() !== ED25519) return false;
     const sig = r.bytes();
     if (!r.done || sig.length !== 64 || rawPublic.length !== 32) return false;
@@ -201,7 +157,7 @@ export function verifyEd25519Signature(rawPublic: Buffer, sshSignature: Buffer, 
 /** The raw key inside a plain "ssh-ed25519" key blob, or undefined for anything else (certificates included). */
 export function plainEd25519(blob: Buffer): Buffer | undefined {
   try {
-    const r = new Reader(blob);
+    const r = new WireReader(blob);
     if (r.string() !== ED25519) return undefined;
     const raw = r.bytes();
     return r.done && raw.length === 32 ? raw : undefined;

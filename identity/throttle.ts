@@ -1,7 +1,5 @@
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Queryable } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
+import type { Clock, Config, Queryable } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 
 /**
  * Failed-login back-off, per user and per source address, kept in the database so

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, generateKeyPair, exportJWK, importJWK, errors as joseErrors } from 'jose';
 import type { JWK, CryptoKey, JWTPayload, JWTHeaderParameters } from 'jose';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Db } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
-import type { Vault } from '../core/vault.js';
+import type { Clock, Config, Db, Vault } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 
 /**
  * API tokens: JWTs (RFC 7519) signed with Ed25519 (RFC 8037 "EdDSA"). On

@@ -1,9 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Db, Queryable } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import type { AuditLog, Clock, Db, Queryable, Logger } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import type { AnalysisOptions, AnalysisResult, Keyframe, Risk } from './analysis.js';
 import type { CastHeader, EventCode } from './asciicast.js';
 import { toRecordingRow } from './recordings.js';

@@ -4,7 +4,7 @@ import type * as XtermHeadless from '@xterm/headless';
 import type { IBuffer, IBufferCell, IBufferLine, IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
 import type * as XtermSerialize from '@xterm/addon-serialize';
 import type { SerializeAddon as Serializer } from '@xterm/addon-serialize';
-import { AirlockError } from '../core/errors.js';
+import { AirlockError } from '../core/index.js';
 import { REDACTED } from './redactor.js';
 import { risksOf } from './risk-rules.js';
 import type { Risk } from './risk-rules.js';

@@ -13,3 +13,5 @@ export { InputRedactor, REDACTED } from './redactor.js';
 export { Analyses } from './analyses.js';
 export type { CommandRow, CommandSearch, KeyframeRow, ReplayWindow, ReplayOptions } from './analyses.js';
 export type { AnalysisStatus } from './recordings.js';
+export { evidenceBundle } from './evidence.js';
+export type { BundleFile } from './evidence.js';

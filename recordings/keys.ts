@@ -1,8 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
-import type { Db } from '../core/db.js';
-import type { Vault } from '../core/vault.js';
+import type { Clock, Db, Vault } from '../core/index.js';
 
 /**
  * The recording key: Ed25519, kept in the database sealed under the master key

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import type { Clock } from '../core/clock.js';
+import type { Clock } from '../core/index.js';
 import type { CastHeader } from './asciicast.js';
 import type { CastWriterResult } from './cast-writer.js';
 import type { RecordingKey } from './keys.js';

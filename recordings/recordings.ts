@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import type { Db } from '../core/db.js';
-import { AirlockError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import type { AuditLog, Clock, Config, Db, Logger } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import { verifyChain } from './integrity.js';
 import type { VerifyReport } from './integrity.js';
 import type { RecordingKeys } from './keys.js';

@@ -1,6 +1,6 @@
 import express from 'express';
 import type { Express } from 'express';
-import type { Services } from '../cli/services.js';
+import type { WebDeps } from './deps.js';
 import { errorHandler, notFound } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { userRoutes } from './routes/users.js';
@@ -25,7 +25,7 @@ export interface AppOptions {
   version?: string;
 }
 
-export function createApp(s: Services, options: AppOptions = {}): Express {
+export function createApp(s: WebDeps, options: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', s.config.web.trustProxy);

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { AirlockError } from '../core/errors.js';
+import { AirlockError } from '../core/index.js';
 import type { Authenticated, Identity, Role, Actor } from '../identity/index.js';
 
 /**

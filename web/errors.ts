@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { ZodError } from 'zod';
-import { AirlockError, toAirlockError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { AirlockError, toAirlockError } from '../core/index.js';
+import type { Logger } from '../core/index.js';
 
 /**
  * The one place errors become HTTP responses: `{ error: { code, message } }` with

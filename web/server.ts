@@ -2,8 +2,8 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import type { ListenAddress } from '../core/config.js';
-import { AirlockError } from '../core/errors.js';
+import type { ListenAddress } from '../core/index.js';
+import { AirlockError } from '../core/index.js';
 import { errorBody } from './errors.js';
 
 /** Most request headers accepted; a request with more is refused with 431. */

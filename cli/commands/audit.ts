@@ -1,4 +1,4 @@
-import type { AuditEvent, ChainReport } from '../../core/audit.js';
+import type { AuditEvent, ChainReport } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT } from '../output.js';
 

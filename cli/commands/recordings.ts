@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { AirlockError } from '../../core/errors.js';
+import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 

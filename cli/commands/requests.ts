@@ -1,4 +1,4 @@
-import { AirlockError } from '../../core/errors.js';
+import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 

@@ -1,11 +1,11 @@
-import { AirlockError, isAirlockError } from '../../core/errors.js';
+import { AirlockError, isAirlockError } from '../../core/index.js';
 import { ApiClient, forgetLogin, readStoredLogin, serverUrl, storeLogin } from '../client.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 import { promptHidden, promptLine, readStdin } from '../secrets-input.js';
 import { newKeyPair, removeSshFiles, writeSshFiles } from '../ssh-files.js';
 import type { SshFiles } from '../ssh-files.js';
-import { fingerprint } from '../../gateway/ssh-wire.js';
+import { sshFingerprint as fingerprint } from '../../identity/index.js';
 
 interface LoginResponse {
   token: string;

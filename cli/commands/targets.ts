@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { AirlockError } from '../../core/errors.js';
+import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 import { readStdin } from '../secrets-input.js';

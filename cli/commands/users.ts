@@ -1,7 +1,8 @@
-import { AirlockError } from '../../core/errors.js';
+import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 import { readStdin } from '../secrets-input.js';
+import { terminalQr } from '../qr.js';
 
 interface PublicUser {
   id: string;
@@ -35,18 +36,21 @@ function describeUser(u: PublicUser): string {
   ].join('\n');
 }
 
-function describeEnrolment(e: Enrolment, verb: string): string {
+/** The enrolment as text, with the TOTP URI as a QR code to scan (--json output carries the URI only). */
+export async function describeEnrolment(e: Enrolment, verb: string): Promise<string> {
+  const qr = e.totp ? await terminalQr(e.totp.uri) : undefined;
   return [
     `${verb} ${e.user.name} (${e.user.role}).`,
     ...(e.password ? [`password (shown once): ${e.password}`] : []),
     ...(e.totp ? [`TOTP secret (shown once): ${e.totp.secret}`, `TOTP URI: ${e.totp.uri}`] : []),
+    ...(qr ? ['Scan into an authenticator app:', qr.trimEnd()] : []),
   ].join('\n');
 }
 
 export async function userAdd(ctx: VerbContext, name: string, o: { role: string; org?: string; email?: string; passwordStdin?: boolean }): Promise<number> {
   const password = o.passwordStdin ? await readStdin() : undefined;
   const e = await ctx.api().post<Enrolment>('/api/v1/users', { name, role: o.role, org: o.org, email: o.email, password });
-  ctx.out.result(e, () => describeEnrolment(e, 'Added'));
+  ctx.out.result(e, await describeEnrolment(e, 'Added'));
   return EXIT.ok;
 }
 
@@ -70,7 +74,7 @@ export function userAction(action: 'disable' | 'enable' | 'reset-mfa' | 'unlock'
     if (!name) throw new AirlockError('ERR_INVALID_INPUT', 'name a user');
     const e = await ctx.api().post<Enrolment>(`${path(name)}/${action}`);
     const done = { disable: 'Disabled', enable: 'Enabled', 'reset-mfa': 'Reset MFA of', unlock: 'Unlocked' }[action];
-    ctx.out.result(e, () => (action === 'reset-mfa' ? describeEnrolment(e, done) : `${done} ${e.user.name}.`));
+    ctx.out.result(e, action === 'reset-mfa' ? await describeEnrolment(e, done) : `${done} ${e.user.name}.`);
     return EXIT.ok;
   };
 }

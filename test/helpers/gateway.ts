@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { startServer } from '../../cli/server.js';
-import type { RunningServer } from '../../cli/server.js';
+import { startServer } from '../../server/server.js';
+import type { RunningServer } from '../../server/server.js';
 import type { Target } from '../../approvals/index.js';
 import type { Enrolment } from '../../identity/index.js';
 import { OffsetClock } from './clock.js';

@@ -6,8 +6,8 @@ import { ManualClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
-import { openServices } from '../../cli/services.js';
-import type { Services } from '../../cli/services.js';
+import { openServices } from '../../server/services.js';
+import type { Services } from '../../server/services.js';
 import { openTestDb } from './db.js';
 import type { Engine } from './db.js';
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
-import { freePort, startLoopbackSshd } from '../../cli/loopback-sshd.js';
+import { freePort, startLoopbackSshd } from '../../server/loopback-sshd.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

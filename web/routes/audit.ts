@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { verifyAuditChain } from '../../core/audit.js';
-import type { Services } from '../../cli/services.js';
+import { verifyAuditChain } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
 
@@ -12,7 +12,7 @@ const listQuery = z.object({
   newest: z.enum(['1', 'true']).optional(),
 });
 
-export function auditRoutes(s: Services): Router {
+export function auditRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole('admin', 'auditor'));
 

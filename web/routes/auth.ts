@@ -1,8 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.js';
-import { AirlockError } from '../../core/errors.js';
-import type { Services } from '../../cli/services.js';
+import { parseDuration, AirlockError } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { authenticate, requireRole, actorOf, clientAddress } from '../auth.js';
 import { fromZod } from '../errors.js';
 import { ROLES } from '../../identity/index.js';
@@ -48,7 +47,7 @@ export function publicLogin(l: Login) {
   };
 }
 
-export function authRoutes(s: Services): Router {
+export function authRoutes(s: WebDeps): Router {
   const r = Router();
   const auth = authenticate(s.identity);
 

@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import type { Services } from '../../cli/services.js';
+import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 
 /** The SSH user CA: its public keys for anyone logged in; rotation for admins. */
-export function caRoutes(s: Services): Router {
+export function caRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 

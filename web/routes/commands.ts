@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Services } from '../../cli/services.js';
+import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
@@ -21,7 +21,7 @@ const searchQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
-export function commandRoutes(s: Services): Router {
+export function commandRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole(...ROLES));
 

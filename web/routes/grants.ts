@@ -1,8 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.js';
-import { AirlockError } from '../../core/errors.js';
-import type { Services } from '../../cli/services.js';
+import { parseDuration, AirlockError } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
 
@@ -18,7 +17,7 @@ const newGrant = z.strictObject({
 
 const listQuery = z.object({ user: z.string().max(32).optional(), target: z.string().max(63).optional(), all: z.enum(['1', 'true']).optional() });
 
-export function grantRoutes(s: Services): Router {
+export function grantRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 

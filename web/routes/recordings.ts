@@ -1,12 +1,12 @@
 import { Router } from 'express';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { AirlockError } from '../../core/errors.js';
-import type { Services } from '../../cli/services.js';
+import { AirlockError } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { listSessionRows } from '../../gateway/index.js';
 import type { RecordingRow } from '../../recordings/index.js';
-import { evidenceBundle } from '../../recordings/evidence.js';
+import { evidenceBundle } from '../../recordings/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
 
@@ -31,7 +31,7 @@ const replayQuery = z.object({
   from: z.coerce.number().int().min(0).optional(),
 });
 
-export function recordingRoutes(s: Services): Router {
+export function recordingRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole(...ROLES));
 

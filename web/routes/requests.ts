@@ -1,9 +1,8 @@
 import { Router } from 'express';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.js';
-import { AirlockError } from '../../core/errors.js';
-import type { Services } from '../../cli/services.js';
+import { parseDuration, AirlockError } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import type { AccessRequest, RequestEvent } from '../../approvals/index.js';
 import { authenticate, requireRole, clientAddress } from '../auth.js';
@@ -45,7 +44,7 @@ const decision = z.strictObject({
 
 const withComment = z.strictObject({ comment: z.string().min(1).max(1000) });
 
-export function requestRoutes(s: Services): Router {
+export function requestRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 

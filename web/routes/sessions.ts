@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AirlockError } from '../../core/errors.js';
-import type { Services } from '../../cli/services.js';
+import { AirlockError } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { listSessionRows } from '../../gateway/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
@@ -17,7 +17,7 @@ const listQuery = z.object({
  * Session history and live sessions. Engineers see only their own; approvers,
  * auditors and admins see all; approvers and admins may terminate a live one.
  */
-export function sessionRoutes(s: Services): Router {
+export function sessionRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 
@@ -56,7 +56,7 @@ export function sessionRoutes(s: Services): Router {
   return r;
 }
 
-function live(s: Services, id: string) {
+function live(s: WebDeps, id: string) {
   const l = s.sessions.get(id);
   return l ? { bytesIn: l.bytesIn, bytesOut: l.bytesOut, channels: l.channels.length } : null;
 }

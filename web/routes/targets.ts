@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import ssh2 from 'ssh2';
 import { z } from 'zod';
-import { AirlockError } from '../../core/errors.js';
-import type { Services } from '../../cli/services.js';
+import { AirlockError } from '../../core/index.js';
+import type { WebDeps } from '../deps.js';
 import { SENSITIVITIES } from '../../approvals/index.js';
 import type { Target, TargetSecret } from '../../approvals/index.js';
-import { scanHostKey, fingerprint, parsePublicKeyLine } from '../../gateway/index.js';
+import { scanHostKey } from '../../gateway/index.js';
+import { parsePublicKeyLine, sshFingerprint as fingerprint } from '../../identity/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
 
@@ -75,7 +76,7 @@ export function publicTarget(t: Target) {
   };
 }
 
-export function targetRoutes(s: Services): Router {
+export function targetRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 

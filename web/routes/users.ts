@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Services } from '../../cli/services.js';
+import type { WebDeps } from '../deps.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
 import { ROLES } from '../../identity/index.js';
@@ -19,7 +19,7 @@ const listQuery = z.object({
   status: z.enum(['active', 'disabled']).optional(),
 });
 
-export function userRoutes(s: Services): Router {
+export function userRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 

@@ -1,16 +1,8 @@
-import { AuditLog } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
-import { systemClock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
-import { insecureSettings } from '../core/config.js';
-import type { Db } from '../core/db.js';
-import type { Logger } from '../core/logger.js';
-import { openDatabase } from '../core/open-database.js';
-import { checkMasterKey, createVault, loadMasterKey } from '../core/vault.js';
-import type { Vault } from '../core/vault.js';
+import { AuditLog, systemClock, insecureSettings, openDatabase, checkMasterKey, createVault, loadMasterKey } from '../core/index.js';
+import type { Clock, Config, Db, Logger, Vault } from '../core/index.js';
 import { Identity } from '../identity/index.js';
 import { AccessPolicy, AccessRequests, Grants, Notifier, Targets } from '../approvals/index.js';
-import { SessionRegistry } from '../gateway/sessions.js';
+import { SessionRegistry } from '../gateway/index.js';
 import { Analyses, FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
 import { join } from 'node:path';
 

@@ -1,10 +1,9 @@
-import { createApp } from '../web/app.js';
-import { startWebServer } from '../web/server.js';
-import type { WebServer } from '../web/server.js';
+import { createApp, startWebServer } from '../web/index.js';
+import type { WebServer } from '../web/index.js';
 import { SshGateway, SessionWatch, loadOrCreateHostKey } from '../gateway/index.js';
 import type { SshGatewayAddress } from '../gateway/index.js';
 import type { Services } from './services.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../core/index.js';
 
 /**
  * A running airlock: the SSH front door and the HTTP API over one set of

@@ -1,10 +1,11 @@
-import ssh2 from 'ssh2';
 import { createHash } from 'node:crypto';
 
 /**
- * Small helpers for the SSH wire format (RFC 4251 §5): strings are a uint32
- * length and bytes. Used to read key blobs and signatures that ssh2 hands over
- * unparsed.
+ * The SSH wire format (RFC 4251 §5): uint32 and uint64 big-endian, strings as a
+ * uint32 length and bytes. The one reader and writer airlock has: certificates
+ * (identity/ssh-cert.ts), key blobs and signatures that ssh2 hands over
+ * unparsed, and SFTP packets the gateway observes. Every read is bounds-checked
+ * and throws on truncation.
  */
 export class WireReader {
   #pos = 0;
@@ -45,15 +46,25 @@ export class WireReader {
   }
 }
 
-export function wireString(data: Buffer | string): Buffer {
-  const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(body.length);
-  return Buffer.concat([len, body]);
+export function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
 }
 
-/** OpenSSH's "SHA256:…" fingerprint of a public key blob. */
-export function fingerprint(blob: Buffer): string {
+export function u64(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b;
+}
+
+export function wireString(data: Buffer | string): Buffer {
+  const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  return Buffer.concat([u32(body.length), body]);
+}
+
+/** OpenSSH's "SHA256:…" fingerprint of a public key blob (ssh-keygen -l). */
+export function sshFingerprint(blob: Buffer): string {
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
@@ -69,22 +80,4 @@ export function parsePublicKeyLine(line: string): { algo: string; blob: Buffer }
 
 export function publicKeyLine(blob: Buffer): string {
   return `${new WireReader(blob).string()} ${blob.toString('base64')}`;
-}
-
-/**
- * An Ed25519 key pair in OpenSSH formats. ssh2 1.17's generator drops a leading
- * zero byte of the public key about once in 256 keys (upstream mscdex/ssh2#1390),
- * producing a key its own parser rejects; such pairs are thrown away.
- */
-export function generateEd25519(comment: string): { privateKey: string; publicKey: string } {
-  for (let attempt = 0; attempt < 32; attempt++) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-    const priv = ssh2.utils.parseKey(pair.private);
-    const pub = ssh2.utils.parseKey(pair.public);
-    if (priv instanceof Error || pub instanceof Error) continue;
-    const blob = pub.getPublicSSH();
-    if (blob.length !== 51 || !priv.getPublicSSH().equals(blob)) continue;
-    return { privateKey: pair.private, publicKey: pair.public };
-  }
-  throw new Error('could not generate a valid Ed25519 key pair');
 }

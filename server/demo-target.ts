@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import type { Logger } from '../core/logger.js';
-import { generateEd25519, publicKeyLine } from '../gateway/ssh-wire.js';
+import type { Logger } from '../core/index.js';
+import { generateEd25519, publicKeyLine } from '../identity/index.js';
 import { SSHD_PATHS, startLoopbackSshd } from './loopback-sshd.js';
 
 /**

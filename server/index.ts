@@ -1,0 +1,11 @@
+export { openServices } from './services.js';
+export type { Services, OpenServicesOptions } from './services.js';
+export { startServer } from './server.js';
+export type { RunningServer } from './server.js';
+export { serveUntilSignal, installProcessGuards } from './run.js';
+export { prepareDemo } from './demo.js';
+export type { DemoSetup, DemoCredential, DemoTargetInfo } from './demo.js';
+export { startDemoTarget } from './demo-target.js';
+export type { DemoTarget } from './demo-target.js';
+export { startLoopbackSshd, freePort, SSHD_PATHS } from './loopback-sshd.js';
+export type { LoopbackSshd } from './loopback-sshd.js';
