@@ -74,8 +74,8 @@ export class Grants {
 
   async grant(user: User, target: Target, input: NewGrant, actor: Actor): Promise<Grant> {
     const logins = [...new Set(input.logins ?? [])];
-    for (const l of logins) if (!LOGIN_NAME.test(l)) throw new AirlockError('ERR_INVALID_INPUT', `invalid login name "${l}"`);
-    if (input.expiresAt && input.expiresAt.getTime() <= this.clock.now().getTime()) throw new AirlockError('ERR_INVALID_INPUT', 'expiry is in the past');
+    for (const l of logins) if (!LOGIN_NAME.test(l)) throw new AirlockError('ERR_LOGIN_NAME_INVALID', `invalid login name "${l}"`);
+    if (input.expiresAt && input.expiresAt.getTime() <= this.clock.now().getTime()) throw new AirlockError('ERR_EXPIRY_INVALID', 'expiry is in the past');
     const id = randomUUID();
     await this.db.transaction(async (tx) => {
       await tx.query(

@@ -2,8 +2,8 @@ export { Targets, SENSITIVITIES, TARGET_NAME, LOGIN_NAME, checkHostKey } from '.
 export type { Target, TargetSecret, Sensitivity, NewTarget, TargetUpdate } from './targets.js';
 export { Grants } from './grants.js';
 export type { Grant, NewGrant } from './grants.js';
-export { AccessPolicy } from './policy.js';
-export type { AccessDecision, AccessScope } from './policy.js';
+export { AccessPolicy, denialError } from './policy.js';
+export type { AccessDecision, AccessDenial, AccessScope } from './policy.js';
 export { AccessRequests } from './requests.js';
 export type { AccessRequest, RequestStatus, RequestEvent, NewRequest, Decision } from './requests.js';
 export { Notifier } from './notifications.js';

@@ -1,3 +1,4 @@
+import { AirlockError } from '../core/index.js';
 import type { User } from '../identity/index.js';
 import type { Grant, Grants } from './grants.js';
 import type { AccessRequests } from './requests.js';
@@ -10,8 +11,9 @@ import type { Target, Targets } from './targets.js';
  * request for that login that has not ended (approvals/requests.ts). The scope is
  * the narrower of grant and approval, and ends when the approval ends.
  *
- * Denials carry two messages: `reason` for the user (general, never naming targets
- * they cannot use) and `detail` for the audit log.
+ * A denial carries an error code (core/errors.ts) and two messages: `reason`
+ * for the user (general, never naming targets they cannot use) and `detail` for
+ * the audit log. denialError() makes the error a caller throws.
  */
 export interface AccessScope {
   target: Target;
@@ -25,10 +27,16 @@ export interface AccessScope {
   until?: Date;
 }
 
-export type AccessDecision =
-  | { allowed: true; scope: AccessScope }
-  | { allowed: false; reason: string; detail: string; code: 'no_target' | 'no_login' | 'user_inactive' }
-  | { allowed: false; reason: string; detail: string; code: 'approval_required'; target: Target; login: string };
+export type AccessDenial =
+  | { allowed: false; reason: string; detail: string; code: 'ERR_NO_ACCESS' | 'ERR_LOGIN_NOT_GRANTED' | 'ERR_ACCOUNT_DISABLED' }
+  | { allowed: false; reason: string; detail: string; code: 'ERR_APPROVAL_REQUIRED'; target: Target; login: string };
+
+export type AccessDecision = { allowed: true; scope: AccessScope } | AccessDenial;
+
+/** The error to throw for a denial: the user's reason as message, the audit detail kept. */
+export function denialError(d: AccessDenial): AirlockError {
+  return new AirlockError(d.code, d.reason, { details: { detail: d.detail } });
+}
 
 export class AccessPolicy {
   constructor(
@@ -38,10 +46,10 @@ export class AccessPolicy {
   ) {}
 
   async decide(user: User, targetName: string, requestedLogin: string | undefined): Promise<AccessDecision> {
-    if (user.status !== 'active') return { allowed: false, code: 'user_inactive', reason: 'your account is disabled', detail: 'user disabled' };
+    if (user.status !== 'active') return { allowed: false, code: 'ERR_ACCOUNT_DISABLED', reason: 'your account is disabled', detail: 'user disabled' };
     const unknown = {
       allowed: false as const,
-      code: 'no_target' as const,
+      code: 'ERR_NO_ACCESS' as const,
       reason: `no target "${targetName}" is available to you`,
     };
     const target = await this.targets.find(targetName);
@@ -53,7 +61,7 @@ export class AccessPolicy {
     if (!allowedLogins.includes(login) || !target.logins.includes(login)) {
       return {
         allowed: false,
-        code: 'no_login',
+        code: 'ERR_LOGIN_NOT_GRANTED',
         reason: `you may not log in to ${target.name} as "${login}" (allowed: ${allowedLogins.filter((l) => target.logins.includes(l)).join(', ') || 'none'})`,
         detail: allowedLogins.includes(login) ? `no credential for login ${login}` : `login ${login} not in grant`,
       };
@@ -63,7 +71,7 @@ export class AccessPolicy {
       if (!approved) {
         return {
           allowed: false,
-          code: 'approval_required',
+          code: 'ERR_APPROVAL_REQUIRED',
           reason: `${target.name} is ${target.sensitivity}: approval required`,
           detail: `sensitivity ${target.sensitivity}, no approved request`,
           target,

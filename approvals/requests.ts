@@ -133,16 +133,16 @@ export class AccessRequests extends EventEmitter {
   /** Creates a request, checking what the tier demands (reason, ticket format, duration). */
   async create(user: User, target: Target, input: NewRequest): Promise<AccessRequest> {
     const tier = this.tierOf(target.sensitivity);
-    if (tier.approvals === 0) throw new AirlockError('ERR_INVALID_INPUT', `${target.name} is ${target.sensitivity}: it needs no approval`);
+    if (tier.approvals === 0) throw new AirlockError('ERR_APPROVAL_NOT_NEEDED', `${target.name} is ${target.sensitivity}: it needs no approval`);
     const reason = input.reason?.trim().slice(0, MAX_TEXT) || undefined;
     const ticket = input.ticket?.trim().slice(0, 100) || undefined;
-    if (tier.reasonRequired && !reason) throw new AirlockError('ERR_INVALID_INPUT', `a reason is required for ${target.sensitivity} targets`);
-    if (tier.ticketRequired && !ticket) throw new AirlockError('ERR_INVALID_INPUT', `a ticket reference is required for ${target.sensitivity} targets`);
+    if (tier.reasonRequired && !reason) throw new AirlockError('ERR_REASON_REQUIRED', `a reason is required for ${target.sensitivity} targets`);
+    if (tier.ticketRequired && !ticket) throw new AirlockError('ERR_TICKET_REQUIRED', `a ticket reference is required for ${target.sensitivity} targets`);
     if (ticket && !new RegExp(this.policy.ticketPattern).test(ticket)) {
-      throw new AirlockError('ERR_INVALID_INPUT', `ticket "${ticket}" does not look like a ticket reference (${this.policy.ticketPattern})`);
+      throw new AirlockError('ERR_TICKET_INVALID', `ticket "${ticket}" does not look like a ticket reference (${this.policy.ticketPattern})`);
     }
     const durationMs = Math.min(input.durationMs ?? tier.maxDuration, tier.maxDuration);
-    if (!(durationMs >= 60_000)) throw new AirlockError('ERR_INVALID_INPUT', 'duration must be at least 1m');
+    if (!(durationMs >= 60_000)) throw new AirlockError('ERR_DURATION_INVALID', 'duration must be at least 1m');
     const id = randomUUID();
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
@@ -212,14 +212,14 @@ export class AccessRequests extends EventEmitter {
     let decided = false;
     const request = await this.db.transaction(async (tx) => {
       const req = await this.#lockPending(tx, id);
-      if (req.userId === approver.id) throw new AirlockError('ERR_FORBIDDEN', 'nobody approves their own request');
+      if (req.userId === approver.id) throw new AirlockError('ERR_SELF_APPROVAL', 'nobody approves their own request');
       const durationMs = Math.min(decision.durationMs ?? req.durationMs, req.durationMs);
       const inserted = await tx.query(
         `INSERT INTO request_approvals (request_id, approver_id, approver_name, at, comment, duration_ms, allow_sftp, allow_forwarding)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id, approver_id) DO NOTHING`,
         [id, approver.id, approver.name, this.clock.now(), decision.comment?.slice(0, MAX_TEXT) ?? null, durationMs, decision.sftp ?? req.wantSftp, decision.forwarding ?? req.wantForwarding],
       );
-      if (inserted.rowCount === 0) throw new AirlockError('ERR_CONFLICT', 'you already approved this request; another approver is needed');
+      if (inserted.rowCount === 0) throw new AirlockError('ERR_ALREADY_APPROVED', 'you already approved this request; another approver is needed');
       const votes = (
         await tx.query<{ n: number; d: number; sftp: boolean; fwd: boolean }>(
           `SELECT count(*)::int AS n, min(duration_ms)::bigint AS d, bool_and(allow_sftp) AS sftp, bool_and(allow_forwarding) AS fwd
@@ -258,10 +258,10 @@ export class AccessRequests extends EventEmitter {
 
   async deny(id: string, approver: User, comment: string): Promise<AccessRequest> {
     this.#mayDecide(approver);
-    if (!comment.trim()) throw new AirlockError('ERR_INVALID_INPUT', 'say why the request is denied');
+    if (!comment.trim()) throw new AirlockError('ERR_COMMENT_REQUIRED', 'say why the request is denied');
     const request = await this.db.transaction(async (tx) => {
       const req = await this.#lockPending(tx, id);
-      if (req.userId === approver.id) throw new AirlockError('ERR_FORBIDDEN', 'nobody decides their own request');
+      if (req.userId === approver.id) throw new AirlockError('ERR_SELF_APPROVAL', 'nobody decides their own request');
       await tx.query(`UPDATE access_requests SET status = 'denied', decided_at = $2, decided_by = $3, decision_comment = $4 WHERE id = $1`, [
         id,
         this.clock.now(),
@@ -292,7 +292,7 @@ export class AccessRequests extends EventEmitter {
     this.#mayDecide(by);
     const request = await this.db.transaction(async (tx) => {
       const row = (await tx.query<Row>('SELECT * FROM access_requests WHERE id = $1 FOR UPDATE', [id])).rows[0];
-      if (!row || row['status'] !== 'approved') throw new AirlockError('ERR_CONFLICT', 'only an approved grant can be revoked');
+      if (!row || row['status'] !== 'approved') throw new AirlockError('ERR_NOT_REVOCABLE', 'only an approved grant can be revoked');
       await tx.query(`UPDATE access_requests SET status = 'revoked', revoked_at = $2, revoked_by = $3, revoke_comment = $4 WHERE id = $1`, [
         id,
         this.clock.now(),
@@ -343,7 +343,7 @@ export class AccessRequests extends EventEmitter {
   }
 
   #mayDecide(user: User): void {
-    if (user.role !== 'approver' && user.role !== 'admin') throw new AirlockError('ERR_FORBIDDEN', 'only internal approvers decide access requests');
+    if (user.role !== 'approver' && user.role !== 'admin') throw new AirlockError('ERR_NOT_AN_APPROVER', 'only internal approvers decide access requests');
     if (user.status !== 'active') throw new AirlockError('ERR_ACCOUNT_DISABLED', 'this account is disabled');
   }
 
@@ -353,9 +353,9 @@ export class AccessRequests extends EventEmitter {
     if (!row) throw new AirlockError('ERR_NOT_FOUND', `no request ${id}`);
     const req = toRequest(row, []);
     if (req.status === 'pending' && req.pendingUntil.getTime() <= this.clock.now().getTime()) {
-      throw new AirlockError('ERR_CONFLICT', 'this request has expired');
+      throw new AirlockError('ERR_REQUEST_EXPIRED', 'this request has expired');
     }
-    if (req.status !== 'pending') throw new AirlockError('ERR_CONFLICT', `this request is already ${req.status}`);
+    if (req.status !== 'pending') throw new AirlockError('ERR_REQUEST_NOT_PENDING', `this request is already ${req.status}`);
     return req;
   }
 }

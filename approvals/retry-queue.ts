@@ -14,7 +14,7 @@ import type { AirlockErrorOptions } from '../core/index.js';
 export class DeliveryError extends AirlockError {
   readonly permanent: boolean;
   constructor(message: string, options: AirlockErrorOptions & { permanent?: boolean } = {}) {
-    super('ERR_UNAVAILABLE', message, { status: 502, ...options });
+    super('ERR_DELIVERY_FAILED', message, options);
     this.name = 'DeliveryError';
     this.permanent = options.permanent ?? false;
   }

@@ -100,16 +100,16 @@ export interface TargetUpdate {
 
 export function checkTargetFields(t: { name?: string; host?: string; port?: number; login?: string }): void {
   if (t.name !== undefined && !TARGET_NAME.test(t.name)) {
-    throw new AirlockError('ERR_INVALID_INPUT', 'target name must be 1–63 characters: lower-case letters, digits, ".", "_" or "-"');
+    throw new AirlockError('ERR_TARGET_NAME_INVALID', 'target name must be 1–63 characters: lower-case letters, digits, ".", "_" or "-"');
   }
-  if (t.host !== undefined && !HOST.test(t.host)) throw new AirlockError('ERR_INVALID_INPUT', 'host must be a host name or IP address');
-  if (t.port !== undefined && !(Number.isInteger(t.port) && t.port >= 1 && t.port <= 65535)) throw new AirlockError('ERR_INVALID_INPUT', 'port must be 1–65535');
-  if (t.login !== undefined && !LOGIN_NAME.test(t.login)) throw new AirlockError('ERR_INVALID_INPUT', `invalid login name "${t.login}"`);
+  if (t.host !== undefined && !HOST.test(t.host)) throw new AirlockError('ERR_HOST_INVALID', 'host must be a host name or IP address');
+  if (t.port !== undefined && !(Number.isInteger(t.port) && t.port >= 1 && t.port <= 65535)) throw new AirlockError('ERR_PORT_INVALID', 'port must be 1–65535');
+  if (t.login !== undefined && !LOGIN_NAME.test(t.login)) throw new AirlockError('ERR_LOGIN_NAME_INVALID', `invalid login name "${t.login}"`);
 }
 
 export function checkHostKey(hostKey: string): void {
   if (!/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|rsa-sha2-(256|512)|ssh-rsa) [A-Za-z0-9+/]+={0,2}$/.test(hostKey)) {
-    throw new AirlockError('ERR_INVALID_INPUT', 'host key must be an OpenSSH public key line: "ssh-ed25519 AAAA…"');
+    throw new AirlockError('ERR_HOST_KEY_INVALID', 'host key must be an OpenSSH public key line: "ssh-ed25519 AAAA…"');
   }
 }
 
@@ -204,7 +204,7 @@ export class Targets {
       }
       const logins = (await tx.query<{ login: string }>('SELECT login FROM target_credentials WHERE target_id = $1', [row.id])).rows.map((r) => r.login);
       const defaultLogin = change.defaultLogin ?? row.default_login;
-      if (!logins.includes(defaultLogin)) throw new AirlockError('ERR_INVALID_INPUT', `no credential for the default login ${defaultLogin}: add one with --login ${defaultLogin} and a key or password`);
+      if (!logins.includes(defaultLogin)) throw new AirlockError('ERR_CREDENTIAL_MISSING', `no credential for the default login ${defaultLogin}: add one with --login ${defaultLogin} and a key or password`);
       await this.audit.append(tx, {
         action: 'target.updated',
         outcome: 'success',

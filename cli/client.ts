@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AirlockError } from '../core/index.js';
-import type { ErrorCode } from '../core/index.js';
+import { isErrorCode } from '../core/index.js';
 
 /**
  * The CLI's side of the HTTP API. Admin verbs go through the running server
@@ -80,19 +80,16 @@ export class ApiClient {
         signal: AbortSignal.timeout(60_000),
       });
     } catch (err) {
-      throw new AirlockError('ERR_UNAVAILABLE', `cannot reach the airlock server at ${this.url} (is "airlock serve" running? set --url or AIRLOCK_URL)`, { cause: err });
+      throw new AirlockError('ERR_SERVER_UNREACHABLE', `cannot reach the airlock server at ${this.url} (is "airlock serve" running? set --url or AIRLOCK_URL)`, { cause: err });
     }
     const text = await res.text();
     let data: unknown;
     try {
       data = text ? JSON.parse(text) : {};
     } catch {
-      throw new AirlockError('ERR_UNAVAILABLE', `${this.url} did not answer like an airlock server (HTTP ${res.status})`);
+      throw new AirlockError('ERR_BAD_RESPONSE', `${this.url} did not answer like an airlock server (HTTP ${res.status})`);
     }
-    if (!res.ok) {
-      const error = (data as { error?: { code?: string; message?: string } }).error;
-      throw new AirlockError((error?.code as ErrorCode | undefined) ?? 'ERR_INTERNAL', error?.message ?? `HTTP ${res.status}`, { status: res.status });
-    }
+    if (!res.ok) throw fromServer(res.status, (data as { error?: { code?: string; message?: string } }).error);
     return data as T;
   }
 
@@ -105,7 +102,7 @@ export class ApiClient {
         signal: AbortSignal.timeout(300_000),
       });
     } catch (err) {
-      throw new AirlockError('ERR_UNAVAILABLE', `cannot reach the airlock server at ${this.url}`, { cause: err });
+      throw new AirlockError('ERR_SERVER_UNREACHABLE', `cannot reach the airlock server at ${this.url} (is "airlock serve" running? set --url or AIRLOCK_URL)`, { cause: err });
     }
     const body = Buffer.from(await res.arrayBuffer());
     if (!res.ok) {
@@ -115,7 +112,7 @@ export class ApiClient {
       } catch {
         /* not JSON */
       }
-      throw new AirlockError((error?.code as ErrorCode | undefined) ?? 'ERR_INTERNAL', error?.message ?? `HTTP ${res.status}`, { status: res.status });
+      throw fromServer(res.status, error);
     }
     return body;
   }
@@ -127,4 +124,14 @@ export class ApiClient {
   post<T>(path: string, body: unknown = {}): Promise<T> {
     return this.request<T>('POST', path, body);
   }
+}
+
+/**
+ * An error the server answered with. The server already decided what its message
+ * may say (it sends a generic one for anything it does not expose), so the CLI
+ * shows it as it came, under the server's code and status.
+ */
+function fromServer(status: number, error: { code?: string; message?: string } | undefined): AirlockError {
+  const code = isErrorCode(error?.code) ? error.code : status >= 500 ? 'ERR_INTERNAL' : 'ERR_BAD_RESPONSE';
+  return new AirlockError(code, error?.message ?? `HTTP ${status}`, { status, expose: true });
 }

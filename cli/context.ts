@@ -46,7 +46,7 @@ export function verb<A extends unknown[]>(fn: (ctx: VerbContext, ...args: A) => 
       const code = await fn(ctx, ...(args.slice(0, -1) as A));
       process.exitCode = code ?? 0;
     } catch (err) {
-      process.exitCode = reportError(err, ctx.out.json);
+      process.exitCode = reportError(err, ctx.out.json, createLogger({ level: 'error' }));
     }
   };
 }

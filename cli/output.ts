@@ -1,5 +1,5 @@
-import { AirlockError, toAirlockError } from '../core/index.js';
-import type { ErrorCode } from '../core/index.js';
+import { AirlockError, publicMessage, toAirlockError } from '../core/index.js';
+import type { ErrorCode, Logger } from '../core/index.js';
 
 /**
  * What the CLI prints and how it exits. Exit codes mean the same in every verb,
@@ -17,29 +17,27 @@ export const EXIT = {
   unavailable: 8,
 } as const;
 
+/** Codes whose exit differs from what their HTTP status says. */
 const exitFor: Partial<Record<ErrorCode, number>> = {
-  ERR_INVALID_INPUT: EXIT.usage,
   ERR_CONFIG_INVALID: EXIT.usage,
-  ERR_UNAUTHENTICATED: EXIT.auth,
-  ERR_LOGIN_FAILED: EXIT.auth,
-  ERR_OTP_INVALID: EXIT.auth,
-  ERR_OTP_REPLAYED: EXIT.auth,
-  ERR_OTP_NOT_ENROLLED: EXIT.auth,
   ERR_RATE_LIMITED: EXIT.auth,
   ERR_ACCOUNT_LOCKED: EXIT.auth,
   ERR_ACCOUNT_DISABLED: EXIT.auth,
-  ERR_TOKEN_INVALID: EXIT.auth,
-  ERR_TOKEN_EXPIRED: EXIT.auth,
-  ERR_TOKEN_REVOKED: EXIT.auth,
-  ERR_FORBIDDEN: EXIT.forbidden,
-  ERR_NOT_FOUND: EXIT.notFound,
-  ERR_CONFLICT: EXIT.conflict,
   ERR_AUDIT_CHAIN: EXIT.verifyFailed,
-  ERR_UNAVAILABLE: EXIT.unavailable,
 };
 
+/** By HTTP status: 4xx input → 2, 401 → 3, 403/429 → 4, 404 → 5, 409 → 6, 502/503/504 → 8, else 1. */
 export function exitCodeFor(err: AirlockError): number {
-  return exitFor[err.code] ?? EXIT.error;
+  const byCode = exitFor[err.code];
+  if (byCode !== undefined) return byCode;
+  const s = err.status;
+  if (s === 401) return EXIT.auth;
+  if (s === 403 || s === 429) return EXIT.forbidden;
+  if (s === 404) return EXIT.notFound;
+  if (s === 409) return EXIT.conflict;
+  if (s >= 400 && s < 500) return EXIT.usage;
+  if (s === 502 || s === 503 || s === 504) return EXIT.unavailable;
+  return EXIT.error;
 }
 
 export interface Output {
@@ -62,12 +60,15 @@ export function createOutput(json: boolean): Output {
   };
 }
 
-/** Prints an error the way the verb was asked to speak, and returns the exit code. */
-export function reportError(err: unknown, json: boolean): number {
+/**
+ * Prints an error the way the verb was asked to speak, and returns the exit code.
+ * What is shown follows the error's `expose` alone (core/errors.ts); anything
+ * else goes to the log, if the verb has one, with its cause.
+ */
+export function reportError(err: unknown, json: boolean, logger?: Logger): number {
   const error = toAirlockError(err);
-  const message = error.expose || error.code === 'ERR_CONFIG_INVALID' || error.code === 'ERR_DB' || error.code === 'ERR_MASTER_KEY' || error.code === 'ERR_MIGRATION'
-    ? error.message
-    : `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`;
+  const message = publicMessage(error);
+  if (!error.expose) logger?.error({ err: error.cause ?? error, code: error.code, details: error.details }, error.message);
   if (json) process.stdout.write(JSON.stringify({ error: { code: error.code, message } }) + '\n');
   process.stderr.write(`airlock: ${message}\n`);
   return exitCodeFor(error);

@@ -10,7 +10,7 @@ export async function readStdin(limit = 64 * 1024): Promise<string> {
   let size = 0;
   for await (const chunk of process.stdin) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new AirlockError('ERR_INVALID_INPUT', 'stdin is too large for a secret');
+    if (size > limit) throw new AirlockError('ERR_USAGE', 'stdin is too large for a secret');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -18,7 +18,7 @@ export async function readStdin(limit = 64 * 1024): Promise<string> {
 
 /** Asks on the terminal without echoing. Fails clearly when there is no terminal. */
 export async function promptHidden(question: string, flagHint: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new AirlockError('ERR_INVALID_INPUT', `no terminal to ask on: pass ${flagHint}`);
+  if (!process.stdin.isTTY) throw new AirlockError('ERR_USAGE', `no terminal to ask on: pass ${flagHint}`);
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   const out = rl as unknown as { _writeToOutput: (s: string) => void };
   let asked = false;
@@ -37,7 +37,7 @@ export async function promptHidden(question: string, flagHint: string): Promise<
 }
 
 export async function promptLine(question: string, flagHint: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new AirlockError('ERR_INVALID_INPUT', `no terminal to ask on: pass ${flagHint}`);
+  if (!process.stdin.isTTY) throw new AirlockError('ERR_USAGE', `no terminal to ask on: pass ${flagHint}`);
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     return (await new Promise<string>((resolve) => rl.question(question, resolve))).trim();

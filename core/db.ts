@@ -70,7 +70,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     c.release();
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new AirlockError('ERR_DB', `cannot connect to PostgreSQL: ${(err as Error).message}`, { cause: err });
+    throw new AirlockError('ERR_DB_UNREACHABLE', `cannot connect to PostgreSQL: ${(err as Error).message}`, { cause: err });
   }
 
   const run = async <T>(client: pg.Pool | pg.PoolClient, sql: string, params?: unknown[]): Promise<QueryResult<T>> => {
@@ -146,7 +146,7 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteDb>
     });
   } catch (err) {
     release();
-    throw new AirlockError('ERR_DB', `cannot open the embedded database in ${options.dir ?? 'memory'}: ${(err as Error).message}`, { cause: err });
+    throw new AirlockError('ERR_DB_UNREACHABLE', `cannot open the embedded database in ${options.dir ?? 'memory'}: ${(err as Error).message}`, { cause: err });
   }
   type Conn = Pick<PGlite, 'query' | 'exec'>;
   const run = async <T>(conn: Conn, sql: string, params?: unknown[]): Promise<QueryResult<T>> => {
@@ -203,14 +203,14 @@ function takeDirLock(dir: string): () => void {
       const pid = Number(readFileSync(lockPath, 'utf8'));
       if (pid && pid !== process.pid && processAlive(pid)) {
         throw new AirlockError(
-          'ERR_UNAVAILABLE',
+          'ERR_DB_LOCKED',
           `the embedded database in ${dir} is in use by process ${pid} (is "airlock serve" running? use the API, or stop it first)`,
         );
       }
       unlinkSync(lockPath); // stale lock from a crashed process
     }
   }
-  throw new AirlockError('ERR_UNAVAILABLE', `cannot lock ${dir}`);
+  throw new AirlockError('ERR_DB_LOCKED', `cannot lock ${dir}`);
 }
 
 function processAlive(pid: number): boolean {

@@ -1,7 +1,7 @@
-export { AirlockError, isAirlockError, toAirlockError } from './errors.js';
+export { AirlockError, isAirlockError, isErrorCode, publicMessage, toAirlockError } from './errors.js';
 export type { ErrorCode, AirlockErrorOptions } from './errors.js';
-export { systemClock, ManualClock } from './clock.js';
-export type { Clock } from './clock.js';
+export { systemClock, systemScheduler, ManualClock } from './clock.js';
+export type { Clock, Scheduler, Timer } from './clock.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { loadConfig, insecureSettings, parseListen, isLoopback } from './config.js';

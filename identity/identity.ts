@@ -188,7 +188,7 @@ export class Identity {
     const { db, audit, config } = this.deps;
     const ttl = options.ttlMs ?? config.auth.loginTtl;
     if (!(ttl > 0 && ttl <= config.auth.maxLoginTtl)) {
-      throw new AirlockError('ERR_INVALID_INPUT', `login duration must be at most ${config.auth.maxLoginTtl / 60_000}m`);
+      throw new AirlockError('ERR_LOGIN_TTL', `login duration must be at most ${config.auth.maxLoginTtl / 60_000}m`);
     }
     const publicKey = options.publicKey === undefined ? undefined : parseEd25519PublicKey(options.publicKey);
     const user = await this.authenticate(creds, options.channel);
@@ -313,6 +313,6 @@ export class Identity {
 export function parseEd25519PublicKey(line: string): Buffer {
   const [algo, b64] = line.trim().split(/\s+/);
   const raw = algo === 'ssh-ed25519' && b64 && b64.length < 200 ? plainEd25519(Buffer.from(b64, 'base64')) : undefined;
-  if (!raw) throw new AirlockError('ERR_INVALID_INPUT', 'publicKey must be an OpenSSH Ed25519 public key line ("ssh-ed25519 AAAA…")');
+  if (!raw) throw new AirlockError('ERR_PUBLIC_KEY_INVALID', 'publicKey must be an OpenSSH Ed25519 public key line ("ssh-ed25519 AAAA…")');
   return raw;
 }

@@ -76,13 +76,13 @@ function toUser(row: UserRow): User {
 
 export function checkUserName(name: string): void {
   if (!USER_NAME.test(name)) {
-    throw new AirlockError('ERR_INVALID_INPUT', 'user name must be 1–32 characters: lower-case letters, digits, ".", "_" or "-", starting with a letter');
+    throw new AirlockError('ERR_USER_NAME_INVALID', 'user name must be 1–32 characters: lower-case letters, digits, ".", "_" or "-", starting with a letter');
   }
 }
 
 export function checkNewPassword(password: string): void {
   if (password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
-    throw new AirlockError('ERR_INVALID_INPUT', `password must be ${MIN_PASSWORD_LENGTH}–${MAX_PASSWORD_LENGTH} characters`);
+    throw new AirlockError('ERR_PASSWORD_POLICY', `password must be ${MIN_PASSWORD_LENGTH}–${MAX_PASSWORD_LENGTH} characters`);
   }
 }
 
@@ -96,7 +96,7 @@ export class Users {
 
   async add(input: NewUser, actor: Actor): Promise<Enrolment> {
     checkUserName(input.name);
-    if (!(ROLES as readonly string[]).includes(input.role)) throw new AirlockError('ERR_INVALID_INPUT', `role must be one of ${ROLES.join(', ')}`);
+    if (!(ROLES as readonly string[]).includes(input.role)) throw new AirlockError('ERR_ROLE_INVALID', `role must be one of ${ROLES.join(', ')}`);
     if (input.password !== undefined) checkNewPassword(input.password);
     const password = input.password ?? generatePassword();
     const passwordHash = await hashPassword(password);

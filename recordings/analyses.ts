@@ -314,7 +314,7 @@ export class Analyses {
   async replay(row: RecordingRow, o: ReplayOptions): Promise<ReplayWindow> {
     const head = await this.deps.store.readRange(row.path, 0, HEADER_MAX);
     const headerEnd = head.indexOf(0x0a);
-    if (headerEnd < 0) throw new AirlockError('ERR_CONFLICT', 'the recording has no complete header');
+    if (headerEnd < 0) throw new AirlockError('ERR_RECORDING_FORMAT', 'the recording has no complete header');
     const header = JSON.parse(head.subarray(0, headerEnd).toString('utf8')) as CastHeader;
     let from = headerEnd + 1;
     let keyframe: ReplayWindow['keyframe'] = null;

@@ -258,7 +258,7 @@ interface Header {
 
 function checkHeader(v: unknown): Header {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || (v as { version?: unknown }).version !== 2) {
-    throw new AirlockError('ERR_INVALID_INPUT', 'not an asciicast v2 recording: the first line is not a version 2 header');
+    throw new AirlockError('ERR_RECORDING_FORMAT', 'not an asciicast v2 recording: the first line is not a version 2 header');
   }
   const h = v as { width?: unknown; height?: unknown; airlock?: { kind?: unknown } };
   const kind = typeof h.airlock?.kind === 'string' ? h.airlock.kind : 'terminal';

@@ -162,7 +162,7 @@ export class Recordings {
   /** Refuses while storage is unhealthy: nothing may run unrecorded. */
   assertHealthy(): void {
     if (!this.#healthy) {
-      throw new AirlockError('ERR_UNAVAILABLE', 'airlock cannot record sessions right now, so it is not starting any; try again later');
+      throw new AirlockError('ERR_RECORDING_UNAVAILABLE', 'airlock cannot record sessions right now, so it is not starting any; try again later');
     }
   }
 
@@ -178,7 +178,7 @@ export class Recordings {
       files = await store.create(path);
     } catch (err) {
       await this.#unhealthy(err as Error, { recording: id, path });
-      throw new AirlockError('ERR_UNAVAILABLE', 'airlock cannot record this session, so it will not run it', { cause: err });
+      throw new AirlockError('ERR_RECORDING_UNAVAILABLE', 'airlock cannot record this session, so it will not run it', { cause: err });
     }
     const days = config.recordings.retentionDays[s.sensitivity as 'standard' | 'sensitive' | 'critical'] ?? 365;
     const recorder = new Recorder({

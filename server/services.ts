@@ -1,5 +1,5 @@
-import { AuditLog, systemClock, insecureSettings, openDatabase, checkMasterKey, createVault, loadMasterKey } from '../core/index.js';
-import type { Clock, Config, Db, Logger, Vault } from '../core/index.js';
+import { AuditLog, systemClock, systemScheduler, insecureSettings, openDatabase, checkMasterKey, createVault, loadMasterKey } from '../core/index.js';
+import type { Clock, Config, Db, Logger, Scheduler, Vault } from '../core/index.js';
 import { Identity } from '../identity/index.js';
 import { AccessPolicy, AccessRequests, Grants, Notifier, Targets } from '../approvals/index.js';
 import { SessionRegistry } from '../gateway/index.js';
@@ -15,6 +15,8 @@ export interface Services {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** Every timer (sweeps, probes, retries, warnings) runs on this; tests drive it with ManualClock. */
+  scheduler: Scheduler;
   db: Db;
   vault: Vault;
   audit: AuditLog;
@@ -37,6 +39,7 @@ export interface OpenServicesOptions {
   config: Config;
   logger: Logger;
   clock?: Clock;
+  scheduler?: Scheduler;
   /** An already open database (tests); otherwise the one the config names. */
   db?: Db;
   /** Create dataDir/master.key if no key is configured (init, demo). */
@@ -46,6 +49,7 @@ export interface OpenServicesOptions {
 export async function openServices(options: OpenServicesOptions): Promise<Services> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
+  const scheduler = options.scheduler ?? systemScheduler;
   for (const warning of insecureSettings(config)) logger.warn(warning);
   const masterKey = loadMasterKey(config, { generate: options.generateMasterKey ?? false });
   if (masterKey.warning) logger.warn(masterKey.warning);
@@ -73,6 +77,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       config,
       logger,
       clock,
+      scheduler,
       db,
       vault,
       audit,

@@ -31,7 +31,7 @@ export function requireRole(...roles: Role[]): RequestHandler {
   return (req, _res, next) => {
     const role = req.auth?.user.role;
     if (!role) return next(new AirlockError('ERR_UNAUTHENTICATED', 'log in first'));
-    if (!roles.includes(role)) return next(new AirlockError('ERR_FORBIDDEN', `this needs the ${roles.join(' or ')} role`));
+    if (!roles.includes(role)) return next(new AirlockError('ERR_ROLE_REQUIRED', `this needs the ${roles.join(' or ')} role`));
     next();
   };
 }

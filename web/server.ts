@@ -27,7 +27,7 @@ export async function startWebServer(app: Express, listen: ListenAddress): Promi
     // Node's maxHeadersCount does not refuse a request with more headers: it drops
     // the extra ones and serves it anyway. Parse one past the limit and refuse here.
     if (req.rawHeaders.length / 2 > MAX_REQUEST_HEADERS) {
-      const error = new AirlockError('ERR_INVALID_INPUT', `too many request headers (at most ${MAX_REQUEST_HEADERS})`, { status: 431 });
+      const error = new AirlockError('ERR_TOO_MANY_HEADERS', `too many request headers (at most ${MAX_REQUEST_HEADERS})`);
       res.writeHead(431, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
       res.end(JSON.stringify(errorBody(error)));
       return;

@@ -111,7 +111,7 @@ export async function auditVerifyDirect(ctx: VerbContext): Promise<number> {
 }
 
 export async function totpVerb(ctx: VerbContext, secret: string): Promise<number> {
-  if (!/^[A-Z2-7]+=*$/i.test(secret)) throw new AirlockError('ERR_INVALID_INPUT', 'expected a base32 TOTP secret');
+  if (!/^[A-Z2-7]+=*$/i.test(secret)) throw new AirlockError('ERR_USAGE', 'expected a base32 TOTP secret');
   const code = await currentTotp(secret.toUpperCase(), new Date());
   ctx.out.result({ code }, code);
   return EXIT.ok;

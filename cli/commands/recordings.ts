@@ -57,7 +57,7 @@ export async function recordingsExport(ctx: VerbContext, id: string, o: { output
     writeFileSync(o.output, data, { mode: 0o640 });
     ctx.out.info(`Wrote ${data.length} bytes to ${o.output}.`);
   } else if (o.evidence && process.stdout.isTTY) {
-    throw new AirlockError('ERR_INVALID_INPUT', 'the evidence bundle is a tar archive: pass -o FILE or redirect stdout');
+    throw new AirlockError('ERR_USAGE', 'the evidence bundle is a tar archive: pass -o FILE or redirect stdout');
   } else {
     process.stdout.write(data);
   }
@@ -117,7 +117,7 @@ export async function recordingsVerify(ctx: VerbContext, id: string | undefined,
     );
     return bad.length ? EXIT.verifyFailed : EXIT.ok;
   }
-  if (!id) throw new AirlockError('ERR_INVALID_INPUT', 'name a recording, or pass --all');
+  if (!id) throw new AirlockError('ERR_USAGE', 'name a recording, or pass --all');
   const { recording, report } = await ctx.api().get<{ recording: Row; report: Report }>(`${path(id)}/verify`);
   ctx.out.result({ recording, report }, `${report.ok ? 'INTACT' : 'NOT INTACT'}: ${recording.id} (${recording.status})\n${report.summary}`);
   return report.ok ? EXIT.ok : EXIT.verifyFailed;

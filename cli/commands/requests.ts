@@ -99,7 +99,7 @@ export async function requestApprove(ctx: VerbContext, id: string, o: { comment?
 }
 
 export async function requestDeny(ctx: VerbContext, id: string, o: { comment?: string }): Promise<number> {
-  if (!o.comment) throw new AirlockError('ERR_INVALID_INPUT', 'say why with --comment');
+  if (!o.comment) throw new AirlockError('ERR_USAGE', 'say why with --comment');
   const { request } = await ctx.api().post<{ request: Req }>(`${path(id)}/deny`, { comment: o.comment });
   ctx.out.result({ request }, describe(request));
   return EXIT.ok;
@@ -112,7 +112,7 @@ export async function requestCancel(ctx: VerbContext, id: string): Promise<numbe
 }
 
 export async function requestRevoke(ctx: VerbContext, id: string, o: { comment?: string }): Promise<number> {
-  if (!o.comment) throw new AirlockError('ERR_INVALID_INPUT', 'say why with --comment');
+  if (!o.comment) throw new AirlockError('ERR_USAGE', 'say why with --comment');
   const { request } = await ctx.api().post<{ request: Req }>(`${path(id)}/revoke`, { comment: o.comment });
   ctx.out.result({ request }, `${describe(request)}\nIts live sessions end within seconds.`);
   return EXIT.ok;

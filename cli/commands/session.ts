@@ -18,7 +18,7 @@ export async function loginVerb(
   ctx: VerbContext,
   o: { user?: string; passwordStdin?: boolean; totp?: string; ttl?: string; ssh?: boolean; pinSource?: boolean },
 ): Promise<number> {
-  if (o.passwordStdin && !o.totp) throw new AirlockError('ERR_INVALID_INPUT', 'with --password-stdin, pass the verification code with --totp');
+  if (o.passwordStdin && !o.totp) throw new AirlockError('ERR_USAGE', 'with --password-stdin, pass the verification code with --totp');
   const user = o.user ?? (await promptLine('User: ', '--user'));
   const password = o.passwordStdin ? await readStdin() : await promptHidden('Password: ', '--password-stdin');
   const totp = o.totp ?? (await promptLine('Verification code: ', '--totp'));

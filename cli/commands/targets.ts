@@ -34,12 +34,12 @@ interface TargetOptions {
 const path = (name: string) => `/api/v1/targets/${encodeURIComponent(name)}`;
 
 async function secretFrom(o: TargetOptions): Promise<{ key?: string; password?: string }> {
-  if (o.keyFile && o.passwordStdin) throw new AirlockError('ERR_INVALID_INPUT', 'give --key-file or --password-stdin, not both');
+  if (o.keyFile && o.passwordStdin) throw new AirlockError('ERR_USAGE', 'give --key-file or --password-stdin, not both');
   if (o.keyFile) {
     try {
       return { key: readFileSync(o.keyFile, 'utf8') };
     } catch (err) {
-      throw new AirlockError('ERR_INVALID_INPUT', `cannot read --key-file ${o.keyFile}: ${(err as Error).message}`);
+      throw new AirlockError('ERR_USAGE', `cannot read --key-file ${o.keyFile}: ${(err as Error).message}`);
     }
   }
   if (o.passwordStdin) return { password: await readStdin() };
@@ -49,7 +49,7 @@ async function secretFrom(o: TargetOptions): Promise<{ key?: string; password?: 
 function port(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new AirlockError('ERR_INVALID_INPUT', '--port must be 1–65535');
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new AirlockError('ERR_USAGE', '--port must be 1–65535');
   return n;
 }
 
@@ -60,7 +60,7 @@ function hostKeyFrom(value: string | undefined): string | undefined {
   try {
     return readFileSync(value, 'utf8').trim();
   } catch {
-    throw new AirlockError('ERR_INVALID_INPUT', '--host-key takes the public key line ("ssh-ed25519 AAAA…") or a file holding it');
+    throw new AirlockError('ERR_USAGE', '--host-key takes the public key line ("ssh-ed25519 AAAA…") or a file holding it');
   }
 }
 
@@ -78,7 +78,7 @@ function describe(t: PublicTarget): string {
 
 export async function targetAdd(ctx: VerbContext, name: string, o: TargetOptions): Promise<number> {
   const secret = await secretFrom(o);
-  if (!secret.key && !secret.password) throw new AirlockError('ERR_INVALID_INPUT', 'give --key-file FILE or --password-stdin: what airlock logs in to the target with');
+  if (!secret.key && !secret.password) throw new AirlockError('ERR_USAGE', 'give --key-file FILE or --password-stdin: what airlock logs in to the target with');
   const res = await ctx.api().post<{ target: PublicTarget; hostKeyPinnedBy: string }>('/api/v1/targets', {
     name,
     host: o.host,

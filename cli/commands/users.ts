@@ -71,7 +71,7 @@ export async function userShow(ctx: VerbContext, name: string): Promise<number> 
 
 export function userAction(action: 'disable' | 'enable' | 'reset-mfa' | 'unlock') {
   return async (ctx: VerbContext, name: string): Promise<number> => {
-    if (!name) throw new AirlockError('ERR_INVALID_INPUT', 'name a user');
+    if (!name) throw new AirlockError('ERR_USAGE', 'name a user');
     const e = await ctx.api().post<Enrolment>(`${path(name)}/${action}`);
     const done = { disable: 'Disabled', enable: 'Enabled', 'reset-mfa': 'Reset MFA of', unlock: 'Unlocked' }[action];
     ctx.out.result(e, action === 'reset-mfa' ? await describeEnrolment(e, done) : `${done} ${e.user.name}.`);

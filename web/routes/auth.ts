@@ -56,7 +56,7 @@ export function authRoutes(s: WebDeps): Router {
     if (!parsed.success) throw fromZod(parsed.error);
     const { user, password, totp, ttl, publicKey, pinSource } = parsed.data;
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
-    if (ttl !== undefined && (ttlMs === undefined || ttlMs < 60_000)) throw new AirlockError('ERR_INVALID_INPUT', 'invalid request: ttl: expected a duration of at least 1m, like 30m or 8h');
+    if (ttl !== undefined && (ttlMs === undefined || ttlMs < 60_000)) throw new AirlockError('ERR_LOGIN_TTL', 'invalid request: ttl: expected a duration of at least 1m, like 30m or 8h');
     const result = await s.identity.login(
       { name: user, password, totp, source: clientAddress(req) },
       {

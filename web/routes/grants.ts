@@ -41,7 +41,7 @@ export function grantRoutes(s: WebDeps): Router {
     let expiresAt: Date | undefined;
     if (body.data.expiresIn) {
       const ms = parseDuration(body.data.expiresIn);
-      if (!ms) throw new AirlockError('ERR_INVALID_INPUT', 'invalid request: expiresIn: expected a duration like 8h or 30d');
+      if (!ms) throw new AirlockError('ERR_EXPIRY_INVALID', 'invalid request: expiresIn: expected a duration like 8h or 30d');
       expiresAt = new Date(s.clock.now().getTime() + ms);
     }
     const grant = await s.grants.grant(

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDuration, AirlockError } from '../../core/index.js';
 import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
+import { denialError } from '../../approvals/index.js';
 import type { AccessRequest, RequestEvent } from '../../approvals/index.js';
 import { authenticate, requireRole, clientAddress } from '../auth.js';
 import { fromZod } from '../errors.js';
@@ -66,8 +67,8 @@ export function requestRoutes(s: WebDeps): Router {
     if (!body.success) throw fromZod(body.error);
     const me = req.auth!.user;
     const decisionNow = await s.policy.decide(me, body.data.target, body.data.login);
-    if (decisionNow.allowed) throw new AirlockError('ERR_CONFLICT', `you already have access to ${body.data.target}`);
-    if (decisionNow.code !== 'approval_required') throw new AirlockError('ERR_FORBIDDEN', decisionNow.reason);
+    if (decisionNow.allowed) throw new AirlockError('ERR_ALREADY_HAVE_ACCESS', `you already have access to ${body.data.target}`);
+    if (decisionNow.code !== 'ERR_APPROVAL_REQUIRED') throw denialError(decisionNow);
     const request = await s.requests.create(me, decisionNow.target, {
       login: decisionNow.login,
       durationMs: body.data.duration,

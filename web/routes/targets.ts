@@ -48,12 +48,12 @@ const targetUpdate = z.strictObject({
 });
 
 function secretOf(body: { key?: string | undefined; password?: string | undefined }): TargetSecret | undefined {
-  if (body.key && body.password) throw new AirlockError('ERR_INVALID_INPUT', 'give a key or a password, not both');
+  if (body.key && body.password) throw new AirlockError('ERR_CREDENTIAL_INVALID', 'give a key or a password, not both');
   if (body.password) return { kind: 'password', secret: body.password };
   if (!body.key) return undefined;
   const parsed = ssh2.utils.parseKey(body.key);
   if (parsed instanceof Error || !parsed.isPrivateKey()) {
-    throw new AirlockError('ERR_INVALID_INPUT', `key: not an unencrypted private key (${parsed instanceof Error ? parsed.message : 'public key given'})`);
+    throw new AirlockError('ERR_CREDENTIAL_INVALID', `key: not an unencrypted private key (${parsed instanceof Error ? parsed.message : 'public key given'})`);
   }
   return { kind: 'key', secret: body.key };
 }
@@ -103,7 +103,7 @@ export function targetRoutes(s: WebDeps): Router {
     const body = newTarget.safeParse(req.body);
     if (!body.success) throw fromZod(body.error);
     const secret = secretOf(body.data);
-    if (!secret) throw new AirlockError('ERR_INVALID_INPUT', 'give the key or the password airlock logs in with');
+    if (!secret) throw new AirlockError('ERR_CREDENTIAL_MISSING', 'give the key or the password airlock logs in with');
     let hostKey = body.data.hostKey;
     let pinnedBy: 'admin' | 'scan' = 'admin';
     if (hostKey) {
@@ -126,7 +126,7 @@ export function targetRoutes(s: WebDeps): Router {
     if (!body.success) throw fromZod(body.error);
     const { key, password, login, hostKey, ...rest } = body.data;
     const secret = secretOf({ key, password });
-    if (secret && !login) throw new AirlockError('ERR_INVALID_INPUT', 'name the login the key or password is for');
+    if (secret && !login) throw new AirlockError('ERR_CREDENTIAL_INVALID', 'name the login the key or password is for');
     const target = await s.targets.update(
       String(req.params['name']),
       {
