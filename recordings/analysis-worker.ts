@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { analyseFile } from './analysis.js';
-import type { AnalysisOptions } from './analysis.js';
+import { analyseFile } from './analysis/index.js';
+import type { AnalysisOptions } from './analysis/index.js';
 
 /**
  * Analyses one recording file in its own thread (a headless terminal parses

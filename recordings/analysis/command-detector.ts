@@ -1,0 +1,235 @@
+import type { IBuffer, IBufferCell, IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
+import { REDACTED } from '../redactor.js';
+
+/**
+ * The commands typed at a prompt in a terminal recording, read off the screen at
+ * the moment Enter was pressed, so that editing, tab completion and history
+ * recall come out as the shell showed them. Fed by CastAnalyser (analyse.ts),
+ * which calls input() and resolve() only once all output before them is parsed.
+ *
+ * How a command is found (terminal recordings):
+ * - The first key of a line (after the start, the previous Enter or Ctrl-C) marks
+ *   where typing began: the cursor, unless the screen already ends with the
+ *   echo of that key. The recorder writes a typed key only once its echo has
+ *   shown up (recordings/redactor.ts), so in airlock's own recordings the echo of
+ *   the first key comes before the key; in others, after. Both work.
+ * - At Enter, the command is the logical line (wrapped rows followed) from there.
+ *   While the cursor is still on that line, the echo may lag behind the keys
+ *   (a paste and its Enter in one chunk, a slow link), so the line is read just
+ *   before the next newline of output (the shell's answer to Enter) or the next
+ *   key, whichever comes first.
+ *   If the prompt is no longer where typing began (Ctrl-L redrew it, reverse
+ *   search replaced it, it scrolled away), the line the cursor is on is read
+ *   instead, without its prompt.
+ * - Not commands: empty lines, lines with keys typed without echo (REDACTED: a
+ *   password), anything typed while a full-screen program shows the alternate
+ *   screen. The command that started the program was typed at the prompt and is.
+ *
+ * Known limits: only the first Enter of an input chunk is read (the screen does
+ * not yet show what a pasted multi-line script did after it; the recorder hides
+ * such pastes anyway, their text never shows as one run); text typed ahead while
+ * a command still runs is placed where the cursor was, not at the prompt that
+ * later shows it. Lines typed into other interactive prompts (mysql>, a y/N
+ * question) are commands too.
+ */
+
+/** The line being typed, from its first key to Enter. */
+interface TypedLine {
+  /** Begun while a full-screen program showed the alternate screen: never a command. */
+  alt: boolean;
+  /** Some of its keys were typed without echo (a password). */
+  redacted: boolean;
+  /** The row where typing began (follows scrolling); undefined when not known. */
+  marker: IMarker | undefined;
+  /** The column where typing began, and the prompt's text before it, to find it again. */
+  x: number;
+  prompt: string;
+  /** Printable keys were typed (it is not an empty line). */
+  typed: boolean;
+}
+
+const ENTER = /[\r\n]+/;
+const CTRL_C = '\x03';
+/** bash's incremental history search replaces the prompt with this. */
+const HISTORY_SEARCH = /^\((?:failed )?(?:reverse-)?i-search\)`[^']*': ?(.*)$/s;
+
+export class CommandDetector {
+  #line: TypedLine | undefined;
+  /** A line entered before its echo showed: read by resolve(). */
+  #deferred: { line: TypedLine; t: number; offset: number } | undefined;
+  /** The prompt of the last line read: a line whose own prompt is not known is read with this one. */
+  #lastPrompt = '';
+
+  constructor(
+    private readonly term: HeadlessTerminal,
+    private readonly record: (t: number, text: string, castOffset: number) => void,
+  ) {}
+
+  /** The echo of a deferred line is on screen now: read it. */
+  resolve(): void {
+    const d = this.#deferred;
+    this.#deferred = undefined;
+    if (!d) return;
+    try {
+      if (this.term.buffer.active.type === 'alternate') return;
+      const text = this.#read(d.line);
+      if (d.line.prompt) this.#lastPrompt = d.line.prompt;
+      if (text) this.record(d.t, text, d.offset);
+    } finally {
+      d.line.marker?.dispose(); // after reading: the marker is how the line is found
+    }
+  }
+
+  /** Keys typed at t (in the event line at offset); all output before them is on screen. */
+  input(t: number, data: string, offset: number): void {
+    this.resolve(); // more keys before any echo: read what the screen shows
+    const alt = this.term.buffer.active.type === 'alternate';
+    if (this.#line?.alt && !alt) this.#reset(); // the full-screen program ended: this is a new line at the prompt
+    const enter = ENTER.exec(data);
+    const keys = enter ? data.slice(0, enter.index) : data;
+    if (keys) this.#keys(keys, enter !== null);
+    if (!enter) return;
+    this.#enter(t, offset);
+    const rest = data.slice(enter.index + enter[0].length);
+    if (rest) {
+      // Keys after the first Enter of a chunk (a paste): their echo is not on screen yet.
+      const last = rest.search(/[\r\n][^\r\n]*$/);
+      const tail = last === -1 ? rest : rest.slice(last + 1);
+      if (tail) this.#line = { alt, redacted: tail.includes(REDACTED), marker: undefined, x: 0, prompt: '', typed: printable(tail) !== '' };
+    }
+  }
+
+  #keys(keys: string, enterFollows: boolean): void {
+    const cancel = keys.lastIndexOf(CTRL_C);
+    if (cancel !== -1) {
+      this.#reset(); // Ctrl-C abandons the line
+      keys = keys.slice(cancel + 1);
+      if (!keys) return;
+    }
+    this.#line ??= this.#begin(keys, enterFollows);
+    if (keys.includes(REDACTED)) this.#line.redacted = true;
+    if (!this.#line.typed && printable(keys.replaceAll(REDACTED, '')) !== '') this.#line.typed = true;
+  }
+
+  /** Where typing of a new line began. */
+  #begin(keys: string, enterFollows: boolean): TypedLine {
+    const buf = this.term.buffer.active;
+    if (buf.type === 'alternate') return { alt: true, redacted: false, marker: undefined, x: 0, prompt: '', typed: false };
+    const cursor = { row: buf.baseY + buf.cursorY, x: buf.cursorX };
+    const typed = printable(keys.replaceAll(REDACTED, ''));
+    const at = (typed && findEcho(buf, this.term.cols, typed, enterFollows)) || cursor;
+    const marker = this.term.registerMarker(at.row - cursor.row);
+    const prompt = buf.getLine(at.row)?.translateToString(false, 0, at.x) ?? '';
+    return { alt: false, redacted: false, marker, x: at.x, prompt, typed: false };
+  }
+
+  #enter(t: number, offset: number): void {
+    const line = this.#line;
+    this.#line = undefined;
+    if (!line) return;
+    if (line.alt || line.redacted || this.term.buffer.active.type === 'alternate') {
+      line.marker?.dispose();
+      return;
+    }
+    if (line.typed && this.#cursorOnLine(line)) {
+      // The target has not echoed the Enter yet (its newline would have moved the
+      // cursor on), so keys typed just before it may not show yet either (a paste,
+      // a quick typist). The line is read when that newline arrives.
+      this.#deferred = { line, t, offset };
+      return;
+    }
+    const text = this.#read(line);
+    line.marker?.dispose();
+    if (line.prompt) this.#lastPrompt = line.prompt;
+    if (text) this.record(t, text, offset);
+  }
+
+  /** The cursor is still on the logical line where typing began. */
+  #cursorOnLine(line: TypedLine): boolean {
+    const m = line.marker;
+    if (!m || m.isDisposed || m.line < 0) return false;
+    const buf = this.term.buffer.active;
+    return logicalStart(buf, buf.baseY + buf.cursorY) === m.line;
+  }
+
+  #read(line: TypedLine): string {
+    const buf = this.term.buffer.active;
+    const m = line.marker;
+    if (m && !m.isDisposed && m.line >= 0 && buf.getLine(m.line)?.translateToString(false, 0, line.x) === line.prompt) {
+      return logicalText(buf, m.line, line.x).trim();
+    }
+    // The prompt is not where typing began: read the line the cursor is on.
+    const whole = logicalText(buf, logicalStart(buf, buf.baseY + buf.cursorY), 0).trim();
+    const search = HISTORY_SEARCH.exec(whole);
+    if (search) return (search[1] ?? '').trim();
+    for (const prompt of [line.prompt.trim(), this.#lastPrompt.trim()]) {
+      if (prompt && whole.startsWith(prompt)) return whole.slice(prompt.length).trim();
+    }
+    return ''; // no prompt to tell the command from: better none than a wrong one
+  }
+
+  #reset(): void {
+    this.#line?.marker?.dispose();
+    this.#line = undefined;
+  }
+}
+
+/** The first row of the logical line that `row` is part of. */
+function logicalStart(buf: IBuffer, row: number): number {
+  while (row > 0 && buf.getLine(row)?.isWrapped) row--;
+  return row;
+}
+
+/** The text of the logical line starting at `row`, from column x, following wrapped rows. */
+function logicalText(buf: IBuffer, row: number, x: number): string {
+  let text = buf.getLine(row)?.translateToString(false, x) ?? '';
+  for (let r = row + 1; ; r++) {
+    const next = buf.getLine(r);
+    if (!next?.isWrapped) break;
+    text += next.translateToString(false);
+  }
+  return text;
+}
+
+/**
+ * Where the echo of `typed` begins, if the screen already ends with it at the
+ * cursor (the recorder writes a key after its echo). With an Enter in the same
+ * keys, its echo may have moved the cursor to the start of the next row: then
+ * the line above is looked at.
+ */
+function findEcho(buf: IBuffer, cols: number, typed: string, enterFollows: boolean): { row: number; x: number } | undefined {
+  let row = buf.baseY + buf.cursorY;
+  let end = Math.min(buf.cursorX, cols);
+  const lineAbove = enterFollows && end === 0 && row > 0 && !buf.getLine(row)?.isWrapped;
+  if (lineAbove) {
+    row -= 1;
+    end = cols;
+  }
+  const want = lineAbove ? typed.trimEnd() : typed;
+  const cells: Array<{ row: number; x: number; at: number }> = [];
+  let text = '';
+  let cell: IBufferCell | undefined;
+  for (let r = logicalStart(buf, row); r <= row; r++) {
+    const line = buf.getLine(r);
+    if (!line) return undefined;
+    const stop = r === row ? end : cols;
+    for (let x = 0; x < stop; x++) {
+      cell = line.getCell(x, cell);
+      if (!cell || cell.getWidth() === 0) continue; // the right half of a wide character
+      cells.push({ row: r, x, at: text.length });
+      text += cell.getChars() || ' ';
+    }
+  }
+  if (lineAbove) text = text.trimEnd();
+  if (!want || !text.endsWith(want)) return undefined;
+  const at = text.length - want.length;
+  const start = cells.find((c) => c.at === at);
+  return start && { row: start.row, x: start.x };
+}
+
+/** The printable characters of typed keys, without escape sequences (arrows, bracketed paste) and control keys. */
+function printable(keys: string): string {
+  return keys
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[O\]P^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b./g, '')
+    .replace(/[\x00-\x1f\x7f]/g, '');
+}
