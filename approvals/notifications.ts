@@ -1,4 +1,4 @@
-import type { AuditLog, Clock, Config, Logger } from '../core/index.js';
+import type { AuditLog, Clock, Config, Logger, Scheduler } from '../core/index.js';
 import { isLoopback } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessRequests, RequestEvent } from './requests.js';
@@ -23,6 +23,8 @@ export interface NotifierDeps {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** Runs the waits between tries and the webhooks' time limit. */
+  scheduler: Scheduler;
   identity: { users: Pick<Identity['users'], 'list' | 'getById'> };
   audit: Pick<AuditLog, 'record'>;
   /** Deliveries kept waiting at most; past it the oldest is dropped (logged and audited). */
@@ -51,6 +53,7 @@ export class Notifier {
       maxAttempts: this.#settings.maxAttempts,
       baseDelay: this.#settings.baseDelay,
       limit: deps.queueLimit ?? DEFAULT_QUEUE_LIMIT,
+      scheduler: deps.scheduler,
       onRetry: (d, attempt, delayMs, err) =>
         logger.warn({ delivery: d.label, ...d.context, attempt, retryInMs: delayMs, error: message(err) }, 'notification delivery failed; trying again'),
       onGiveUp: (d, attempts, err) => {
@@ -110,7 +113,7 @@ export class Notifier {
       ticketLink: ticketLinkFor(config.policy.ticketLink, e.request.ticket),
     };
     this.#settings.webhooks.forEach((hook, i) => {
-      if (wantsEvent(hook, n)) this.#enqueue(webhookDelivery(hook, i, n, this.#settings.timeout));
+      if (wantsEvent(hook, n)) this.#enqueue(webhookDelivery(hook, i, n, this.#settings.timeout, this.#deps.scheduler));
     });
     if (!this.#mailer) return;
     const context = { channel: 'email', event: n.event, requestId: n.request.id };

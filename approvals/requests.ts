@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { AuditLog, Clock, Config, Db, Queryable } from '../core/index.js';
+import type { AuditLog, Clock, Config, Db, Queryable, Scheduler, Timer } from '../core/index.js';
 import { AirlockError } from '../core/index.js';
 import type { User } from '../identity/index.js';
 import type { Target } from './targets.js';
@@ -114,12 +114,13 @@ function toRequest(r: Row, approvals: Array<{ approver: string; at: Date; commen
 }
 
 export class AccessRequests extends EventEmitter {
-  #sweep: NodeJS.Timeout | undefined;
+  #sweep: Timer | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly scheduler: Scheduler,
     private readonly policy: Config['policy'],
   ) {
     super();
@@ -333,12 +334,11 @@ export class AccessRequests extends EventEmitter {
   }
 
   start(): void {
-    this.#sweep ??= setInterval(() => void this.expireDue().catch(() => {}), 5000);
-    this.#sweep.unref();
+    this.#sweep ??= this.scheduler.every(5000, () => void this.expireDue().catch(() => {}));
   }
 
   stop(): void {
-    clearInterval(this.#sweep);
+    this.#sweep?.cancel();
     this.#sweep = undefined;
   }
 

@@ -1,5 +1,5 @@
 import { AirlockError } from '../core/index.js';
-import type { AirlockErrorOptions } from '../core/index.js';
+import type { AirlockErrorOptions, Scheduler, Timer } from '../core/index.js';
 
 /**
  * Deliveries waiting to succeed: kept in memory, tried again with exponential
@@ -36,6 +36,8 @@ export interface RetryQueueOptions {
   maxAttempts: number;
   baseDelay: number;
   limit: number;
+  /** Runs the waits between tries. */
+  scheduler: Scheduler;
   onRetry(delivery: Delivery, attempt: number, delayMs: number, err: unknown): void;
   onGiveUp(delivery: Delivery, attempts: number, err: unknown): void;
   onDrop(delivery: Delivery): void;
@@ -44,7 +46,7 @@ export interface RetryQueueOptions {
 interface Entry {
   delivery: Delivery;
   attempts: number;
-  timer?: NodeJS.Timeout;
+  timer?: Timer;
   controller?: AbortController;
 }
 
@@ -85,7 +87,7 @@ export class RetryQueue {
   }
 
   #cancel(entry: Entry): void {
-    clearTimeout(entry.timer);
+    entry.timer?.cancel();
     entry.controller?.abort();
     this.#entries.delete(entry);
   }
@@ -116,9 +118,7 @@ export class RetryQueue {
         }
         const delay = backoffDelay(this.options.baseDelay, entry.attempts);
         this.options.onRetry(entry.delivery, entry.attempts, delay, err);
-        entry.timer = setTimeout(() => this.#try(entry), delay);
-        // A waiting retry does not keep the process alive on its own.
-        entry.timer.unref();
+        entry.timer = this.options.scheduler.after(delay, () => this.#try(entry));
       },
     );
   }

@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import type { Config } from '../core/index.js';
+import type { Config, Scheduler } from '../core/index.js';
 import { DeliveryError } from './retry-queue.js';
 import type { Delivery } from './retry-queue.js';
 import { slackBody, webhookBody } from './notification-messages.js';
@@ -31,7 +31,7 @@ export function wantsEvent(hook: WebhookConfig, n: Notification): boolean {
   return !hook.events || hook.events.includes(n.event);
 }
 
-export function webhookDelivery(hook: WebhookConfig, index: number, n: Notification, timeoutMs: number): Delivery {
+export function webhookDelivery(hook: WebhookConfig, index: number, n: Notification, timeoutMs: number, scheduler: Scheduler): Delivery {
   const body = JSON.stringify(hook.format === 'slack' ? slackBody(n) : webhookBody(n));
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -45,27 +45,33 @@ export function webhookDelivery(hook: WebhookConfig, index: number, n: Notificat
     label: webhookLabel(index, hook.url),
     context: { channel: 'webhook', event: n.event, requestId: n.request.id },
     async attempt(signal) {
-      let res: Response;
+      // AbortSignal.timeout(timeoutMs), but on the injected scheduler (the same reason, so the same cause).
+      const timeout = new AbortController();
+      const timer = scheduler.after(timeoutMs, () => timeout.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')));
       try {
-        res = await fetch(hook.url, {
-          method: 'POST',
-          headers,
-          body,
-          // A redirect would resend a signed body somewhere nobody configured.
-          redirect: 'manual',
-          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-        });
-      } catch (err) {
-        const timedOut = err instanceof Error && err.name === 'TimeoutError';
-        throw new DeliveryError(timedOut ? `no answer within ${timeoutMs} ms` : `request failed: ${reasonOf(err)}`, { cause: err });
+        let res: Response;
+        try {
+          res = await fetch(hook.url, {
+            method: 'POST',
+            headers,
+            body,
+            // A redirect would resend a signed body somewhere nobody configured.
+            redirect: 'manual',
+            signal: AbortSignal.any([signal, timeout.signal]),
+          });
+        } catch (err) {
+          throw new DeliveryError(timeout.signal.aborted ? `no answer within ${timeoutMs} ms` : `request failed: ${reasonOf(err)}`, { cause: err });
+        }
+        // Free the connection; nothing in the answer matters but its status.
+        await res.body?.cancel().catch(() => {});
+        if (res.ok) return;
+        // 4xx (but 408 timeout, 429 too many) and 3xx mean the receiver or its address
+        // is wrong: trying again would not help. 5xx is worth another try.
+        const permanent = res.status < 500 && res.status !== 408 && res.status !== 429;
+        throw new DeliveryError(`answered HTTP ${res.status}`, { permanent });
+      } finally {
+        timer.cancel();
       }
-      // Free the connection; nothing in the answer matters but its status.
-      await res.body?.cancel().catch(() => {});
-      if (res.ok) return;
-      // 4xx (but 408 timeout, 429 too many) and 3xx mean the receiver or its address
-      // is wrong: trying again would not help. 5xx is worth another try.
-      const permanent = res.status < 500 && res.status !== 408 && res.status !== 429;
-      throw new DeliveryError(`answered HTTP ${res.status}`, { permanent });
     },
   };
 }

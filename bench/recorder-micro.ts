@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { systemClock } from '../core/index.js';
+import { systemClock, systemScheduler } from '../core/index.js';
 import { keyFingerprint, Recorder } from '../recordings/index.js';
 import type { RecordingKey } from '../recordings/index.js';
 import { mbPerSecond } from './stats.js';
@@ -51,6 +51,7 @@ export async function recorderMicro(dir: string, kind: 'zeros' | 'text', bytes: 
     ids: { session: 'bench', recording: 'bench' },
     key,
     clock: systemClock,
+    scheduler: systemScheduler,
     recordInput: false,
   });
   const chunk = payloadChunk(kind, 32 * 1024);

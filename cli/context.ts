@@ -29,7 +29,7 @@ export function contextOf(cmd: Command): VerbContext {
     opts,
     out: createOutput(Boolean(opts.json)),
     config: (overrides = {}) => loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides: { dataDir: opts.dataDir, ...overrides } }),
-    logger: (config) => createLogger({ level: config.log.level }),
+    logger: (config) => createLogger({ level: config.log.level, format: config.log.format }),
     api: () => ApiClient.fromStoredLogin(opts.url),
   };
 }

@@ -1,4 +1,4 @@
-import { AirlockError, publicMessage, toAirlockError } from '../core/index.js';
+import { AirlockError, inertText, publicMessage, toAirlockError } from '../core/index.js';
 import type { ErrorCode, Logger } from '../core/index.js';
 
 /**
@@ -74,9 +74,10 @@ export function reportError(err: unknown, json: boolean, logger?: Logger): numbe
   return exitCodeFor(error);
 }
 
+/** A table for a terminal. Cells are made inert: they may hold what someone typed (a reason, a comment). */
 export function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
   if (rows.length === 0) return '(none)';
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : String(v));
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : inertText(String(v), { max: 200 }));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');

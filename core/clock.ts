@@ -85,7 +85,8 @@ export class ManualClock implements Clock, Scheduler {
     for (;;) {
       const next = this.#earliest();
       if (!next || next.due > end) break;
-      this.#ms = next.due;
+      // A timer that set() skipped runs now, never with time going backwards.
+      this.#ms = Math.max(this.#ms, next.due);
       if (next.interval) next.due += next.interval;
       else this.#timers.delete(next.id);
       next.fn();

@@ -79,7 +79,13 @@ const schema = z.strictObject({
   masterKeyFile: z.string().optional(),
   /** Demo mode: throw-away data, printed passwords. Warns loudly. */
   demo: z.boolean().default(false),
-  log: z.strictObject({ level: logLevel.default('info') }).prefault({}),
+  log: z
+    .strictObject({
+      level: logLevel.default('info'),
+      /** json, pretty, or auto: pretty when stdout is a terminal (core/logger.ts). */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    })
+    .prefault({}),
   ssh: z
     .strictObject({
       /** The SSH front door. */
@@ -96,6 +102,8 @@ const schema = z.strictObject({
       /** Live sessions on this node, and per user. */
       maxSessions: z.number().int().min(1).max(100_000).default(2000),
       maxSessionsPerUser: z.number().int().min(1).max(10_000).default(20),
+      /** Channels (sessions and forwards) one connection may have open at once; OpenSSH's sshd allows 10 sessions. */
+      maxChannelsPerConnection: z.number().int().min(1).max(1000).default(32),
       /** Roles that may open SSH sessions at all. */
       allowedRoles: z.array(z.enum(['engineer', 'approver', 'auditor', 'admin'])).default(['engineer', 'admin']),
       /** Probes a silent peer this often; drops it after keepaliveCountMax unanswered. */
@@ -242,6 +250,7 @@ const envMap: Array<[string, string[], (v: string) => unknown]> = [
   ['AIRLOCK_MASTER_KEY_FILE', ['masterKeyFile'], String],
   ['AIRLOCK_DEMO', ['demo'], parseBool],
   ['AIRLOCK_LOG_LEVEL', ['log', 'level'], String],
+  ['AIRLOCK_LOG_FORMAT', ['log', 'format'], String],
   ['AIRLOCK_SSH_LISTEN', ['ssh', 'listen'], String],
   ['AIRLOCK_WEB_LISTEN', ['web', 'listen'], String],
   ['AIRLOCK_LOGIN_TTL', ['auth', 'loginTtl'], String],

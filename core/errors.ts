@@ -100,6 +100,8 @@ const CATALOGUE = {
   ERR_NOT_REVOCABLE: { status: 409 },
   ERR_APPROVAL_DENIED: { status: 403 },
   ERR_APPROVAL_ABANDONED: { status: 403 },
+  /** The engineer chose to stop (left the target menu): nothing to report. */
+  ERR_CANCELLED: { status: 400 },
 
   // Sessions through the gateway; our own reasons are for the engineer too.
   ERR_TARGET_REQUIRED: { status: 400 },

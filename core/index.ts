@@ -18,3 +18,7 @@ export { constantTimeEqual } from './secrets.js';
 export { canonicalJson } from './canonical-json.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { VERSION } from './version.js';
+export { inertText } from './inert-text.js';
+export { parseTimeSpec, TIME_SPEC_HELP } from './time-spec.js';
+export { resolveId, uuidRange, isUuid, MIN_ID_PREFIX } from './ids.js';
+export type { IdLookup } from './ids.js';

@@ -9,19 +9,11 @@ import { parsePublicKeyLine, publicKeyLine, sshFingerprint as fingerprint } from
  * airlock's own connection to a target: the credential comes from the vault and
  * never reaches the engineer; the target's host key must equal the pinned one
  * (a mismatch is refused, never "accepted and remembered"); the engineer's agent
- * is never forwarded.
+ * is never forwarded. Failures are AirlockErrors whose code says which
+ * (ERR_HOST_KEY_UNPINNED, ERR_HOST_KEY_MISMATCH, ERR_TARGET_AUTH_FAILED,
+ * ERR_TARGET_TIMEOUT, ERR_TARGET_UNREACHABLE); their messages are for the engineer.
  */
 export type HostKeyMismatch = { expected: string; presented: string };
-
-export class TargetConnectError extends AirlockError {
-  constructor(
-    message: string,
-    readonly reason: 'host_key_mismatch' | 'host_key_unpinned' | 'auth_failed' | 'unreachable' | 'timeout',
-    options: { cause?: unknown; details?: Record<string, unknown> } = {},
-  ) {
-    super('ERR_UNAVAILABLE', message, { status: 502, ...options });
-  }
-}
 
 export interface ConnectOptions {
   target: Target;
@@ -35,7 +27,7 @@ export function connectTarget(options: ConnectOptions): Promise<Client> {
   const { target, login, secret } = options;
   if (!target.hostKey) {
     return Promise.reject(
-      new TargetConnectError(`the host key of ${target.name} is not pinned: an admin must confirm it (airlock target scan ${target.name} --accept)`, 'host_key_unpinned'),
+      new AirlockError('ERR_HOST_KEY_UNPINNED', `the host key of ${target.name} is not pinned: an admin must confirm it (airlock target scan ${target.name} --accept)`),
     );
   }
   const pinned = parsePublicKeyLine(target.hostKey);
@@ -65,13 +57,13 @@ export function connectTarget(options: ConnectOptions): Promise<Client> {
       settled = true;
       client.end();
       if (mismatch) {
-        reject(new TargetConnectError(`the host key of ${target.name} changed: refusing to connect`, 'host_key_mismatch', { cause: err, details: { ...mismatch } }));
+        reject(new AirlockError('ERR_HOST_KEY_MISMATCH', `the host key of ${target.name} changed: refusing to connect`, { cause: err, details: { ...mismatch } }));
       } else if (/authentication methods failed/i.test(err.message)) {
-        reject(new TargetConnectError(`airlock could not log in to ${target.name} as ${login}`, 'auth_failed', { cause: err }));
+        reject(new AirlockError('ERR_TARGET_AUTH_FAILED', `airlock could not log in to ${target.name} as ${login}`, { cause: err }));
       } else if (/timed out/i.test(err.message)) {
-        reject(new TargetConnectError(`${target.name} did not answer in time`, 'timeout', { cause: err }));
+        reject(new AirlockError('ERR_TARGET_TIMEOUT', `${target.name} did not answer in time`, { cause: err }));
       } else {
-        reject(new TargetConnectError(`cannot reach ${target.name}`, 'unreachable', { cause: err, details: { error: err.message } }));
+        reject(new AirlockError('ERR_TARGET_UNREACHABLE', `cannot reach ${target.name}`, { cause: err, details: { error: err.message } }));
       }
     };
     client.once('ready', () => {
@@ -94,7 +86,7 @@ export function scanHostKey(host: string, port: number, timeoutMs = 10_000): Pro
     const done = () => {
       client.end();
       if (seen) resolve({ publicKey: publicKeyLine(seen), fingerprint: fingerprint(seen) });
-      else reject(new TargetConnectError(`cannot fetch the host key of ${host}:${port}`, 'unreachable'));
+      else reject(new AirlockError('ERR_TARGET_UNREACHABLE', `cannot fetch the host key of ${host}:${port}`));
     };
     client.once('error', done);
     client.once('close', done);

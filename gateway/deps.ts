@@ -1,4 +1,4 @@
-import type { AuditLog, Clock, Config, Logger } from '../core/index.js';
+import type { AuditLog, Clock, Config, Logger, Scheduler } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessPolicy, AccessRequests, Targets } from '../approvals/index.js';
 import type { SessionRegistry } from './sessions.js';
@@ -9,6 +9,7 @@ export interface GatewayDeps {
   config: Config;
   logger: Logger;
   clock: Clock;
+  scheduler: Scheduler;
   audit: AuditLog;
   identity: Identity;
   policy: AccessPolicy;

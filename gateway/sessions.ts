@@ -36,10 +36,22 @@ export interface SessionInfo {
   source: string;
   /** The airlock login (certificate or per-connection) the session runs under. */
   loginId: string;
+  /** api: `airlock login` (a certificate); ssh: password + code on this connection. */
+  loginKind: 'api' | 'ssh';
   /** When access ends: the login's expiry, or the approval's end if sooner. */
   expiresAt: Date;
+  /** Which of the two expiresAt is: what the engineer must do to get access again differs. */
+  expiresWith: 'login' | 'approval';
   /** The approved break-glass request the session runs under, if any. */
   requestId?: string;
+}
+
+/** How the registry (and the session watch) reach the connection that carries a session. */
+export interface SessionControl {
+  /** Ends the session from outside: message to the engineer, then disconnect. */
+  terminate(reason: string): void;
+  /** Writes a line to the engineer's terminal(s). */
+  notify(message: string): void;
 }
 
 export interface LiveSession extends SessionInfo {
@@ -69,7 +81,7 @@ export class SessionRegistry {
     readonly node: string,
   ) {}
 
-  async start(info: SessionInfo, control: { terminate(reason: string): void; notify(message: string): void }): Promise<LiveSession> {
+  async start(info: SessionInfo, control: SessionControl): Promise<LiveSession> {
     const session: LiveSession = {
       ...info,
       id: randomUUID(),
@@ -218,6 +230,8 @@ export interface SessionRow {
   bytesOut: number;
   channels: ChannelRecord[];
   fileOps: FileOp[];
+  /** The break-glass request the session ran under, if any. */
+  requestId: string | null;
 }
 
 interface DbSessionRow {
@@ -237,6 +251,7 @@ interface DbSessionRow {
   bytes_out: number;
   channels: ChannelRecord[];
   file_ops: FileOp[];
+  request_id: string | null;
 }
 
 const toRow = (r: DbSessionRow): SessionRow => ({
@@ -256,6 +271,7 @@ const toRow = (r: DbSessionRow): SessionRow => ({
   bytesOut: r.bytes_out,
   channels: r.channels,
   fileOps: r.file_ops,
+  requestId: r.request_id,
 });
 
 /** Session history from the database (all nodes), newest first. */

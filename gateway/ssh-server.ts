@@ -79,7 +79,7 @@ export class SshGateway {
     for (const socket of this.#unauthenticated.keys()) socket.destroy();
     const finished = [...this.#connections].map((c) => c.finished);
     for (const c of this.#connections) c.terminate(reason, 'terminated');
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    const timeout = new Promise<void>((resolve) => this.deps.scheduler.after(5000, resolve));
     await Promise.race([Promise.all([closing, ...finished]), timeout]);
   }
 
@@ -101,18 +101,18 @@ export class SshGateway {
     const settle = () => {
       if (!pending) return;
       pending = false;
-      clearTimeout(timer);
+      timer.cancel();
       this.#unauthenticated.delete(socket);
       this.#pendingTotal--;
       const n = (this.#pending.get(source) ?? 1) - 1;
       if (n > 0) this.#pending.set(source, n);
       else this.#pending.delete(source);
     };
-    const timer = setTimeout(() => {
+    const timer = this.deps.scheduler.after(ssh.preAuthTimeout, () => {
       this.deps.logger.info({ source }, 'ssh login timed out');
       settle();
       socket.destroy();
-    }, ssh.preAuthTimeout);
+    });
     this.#unauthenticated.set(socket, settle);
     socket.once('close', settle);
     this.#server.injectSocket(socket);

@@ -66,3 +66,31 @@ export function patchStderrOf(ch: ServerChannel): void {
     writeErr.call(this, data, enc, cb);
   };
 }
+
+interface OpenFailing {
+  channelOpenFail(remote: number, reason: number, description?: string): void;
+}
+
+/** RFC 4254 §5.1 reason codes. */
+export const OPEN_FAILURE = { prohibited: 1, connectFailed: 2 } as const;
+
+/**
+ * Refuses a channel open with a reason and a description the client prints.
+ * ssh2's reject() sends CONNECT_FAILED with an empty description, so OpenSSH
+ * showed "open failed: connect failed: " and nothing else. The description
+ * goes on the one CHANNEL_OPEN_FAILURE that reject() sends, synchronously.
+ */
+export function rejectChannel(conn: object, reject: () => void, reason: number, description: string): void {
+  const proto = (conn as { _protocol?: OpenFailing })._protocol;
+  if (!proto || typeof proto.channelOpenFail !== 'function') return reject();
+  const original = proto.channelOpenFail;
+  proto.channelOpenFail = function (this: OpenFailing, remote: number) {
+    proto.channelOpenFail = original;
+    original.call(this, remote, reason, description);
+  };
+  try {
+    reject();
+  } finally {
+    proto.channelOpenFail = original;
+  }
+}

@@ -1,7 +1,11 @@
 import { isIP } from 'node:net';
-import type { Clock } from '../core/index.js';
-import { parseCertificate, verifyEd25519Signature, USER_CERT } from '../identity/index.js';
-import type { Identity, Login, SshCertificate, User } from '../identity/index.js';
+import { AirlockError } from '../core/index.js';
+import type { Clock, ErrorCode } from '../core/index.js';
+import type { Login, Logins } from './logins.js';
+import type { SshCa } from './ssh-ca.js';
+import { parseCertificate, verifyEd25519Signature, CERT_TYPE, USER_CERT } from './ssh-cert.js';
+import type { SshCertificate } from './ssh-cert.js';
+import type { User, Users } from './users.js';
 
 /**
  * Checks an OpenSSH user certificate offered at the front door. ssh2 parses none
@@ -19,7 +23,13 @@ import type { Identity, Login, SshCertificate, User } from '../identity/index.js
  */
 export type CertCheck =
   | { ok: true; user: User; login: Login; cert: SshCertificate }
-  | { ok: false; reason: string };
+  /**
+   * `error.code` is what a caller acts on; `reason` names the exact check that
+   * failed, for the audit log only. A plain (non-certificate) key has reason
+   * "not_a_certificate": clients offer those on their own, so callers may skip
+   * auditing that one.
+   */
+  | { ok: false; reason: string; error: AirlockError };
 
 export interface CertOffer {
   username: string;
@@ -32,42 +42,66 @@ export interface CertOffer {
   source: string;
 }
 
-export async function checkCertificate(identity: Identity, clock: Clock, offer: CertOffer): Promise<CertCheck> {
-  if (offer.keyAlgo !== 'ssh-ed25519-cert-v01@openssh.com') return { ok: false, reason: 'not_a_certificate' };
+interface Parts {
+  ca: Pick<SshCa, 'trustedBlob'>;
+  logins: Pick<Logins, 'get' | 'isLive'>;
+  users: Pick<Users, 'getById'>;
+  clock: Clock;
+}
+
+const CODE_OF: Record<string, ErrorCode> = {
+  unknown_ca: 'ERR_CERT_UNKNOWN_CA',
+  bad_ca_signature: 'ERR_CERT_UNKNOWN_CA',
+  not_yet_valid: 'ERR_CERT_EXPIRED',
+  expired: 'ERR_CERT_EXPIRED',
+  login_expired: 'ERR_CERT_EXPIRED',
+  revoked: 'ERR_CERT_REVOKED',
+  source_address: 'ERR_CERT_SOURCE',
+  user_disabled: 'ERR_ACCOUNT_DISABLED',
+};
+
+function refused(reason: string): CertCheck {
+  const code = CODE_OF[reason] ?? 'ERR_CERT_INVALID';
+  return { ok: false, reason, error: new AirlockError(code, 'certificate not accepted', { details: { reason } }) };
+}
+
+export async function checkCertificate(parts: Parts, offer: CertOffer): Promise<CertCheck> {
+  const { ca: authority, logins, users, clock } = parts;
+  if (offer.keyAlgo !== CERT_TYPE) return refused('not_a_certificate');
   let cert: SshCertificate;
   try {
     cert = parseCertificate(offer.keyData);
   } catch (err) {
-    return { ok: false, reason: `malformed_certificate: ${(err as Error).message}` };
+    return refused(`malformed_certificate: ${(err as Error).message.slice(0, 80)}`);
   }
-  if (cert.type !== USER_CERT) return { ok: false, reason: 'not_a_user_certificate' };
-  const ca = identity.ca.trustedBlob(cert.signatureKey);
-  if (!ca) return { ok: false, reason: 'unknown_ca' };
-  if (!verifyEd25519Signature(ca.raw, cert.signature, cert.signedPart)) return { ok: false, reason: 'bad_ca_signature' };
+  if (cert.type !== USER_CERT) return refused('not_a_user_certificate');
+  const ca = authority.trustedBlob(cert.signatureKey);
+  if (!ca) return refused('unknown_ca');
+  if (!verifyEd25519Signature(ca.raw, cert.signature, cert.signedPart)) return refused('bad_ca_signature');
 
   const now = BigInt(Math.floor(clock.now().getTime() / 1000));
-  if (now < cert.validAfter) return { ok: false, reason: 'not_yet_valid' };
-  if (now >= cert.validBefore) return { ok: false, reason: 'expired' };
-  if (cert.principals.length !== 1 || cert.principals[0] !== offer.username) return { ok: false, reason: 'wrong_principal' };
+  if (now < cert.validAfter) return refused('not_yet_valid');
+  if (now >= cert.validBefore) return refused('expired');
+  if (cert.principals.length !== 1 || cert.principals[0] !== offer.username) return refused('wrong_principal');
   for (const [name, value] of cert.criticalOptions) {
-    if (name !== 'source-address') return { ok: false, reason: `unsupported_critical_option ${name.slice(0, 40)}` };
-    if (!sourceAllowed(offer.source, value)) return { ok: false, reason: 'source_address' };
+    if (name !== 'source-address') return refused(`unsupported_critical_option ${name.slice(0, 40)}`);
+    if (!sourceAllowed(offer.source, value)) return refused('source_address');
   }
 
   const m = /^airlock:([^:]+):([0-9a-f-]{36})$/.exec(cert.keyId);
-  if (!m || m[1] !== offer.username) return { ok: false, reason: 'bad_key_id' };
-  const login = await identity.logins.get(m[2] as string);
-  if (!login || login.certSerial !== cert.serial.toString()) return { ok: false, reason: 'unknown_serial' };
-  if (login.revokedAt) return { ok: false, reason: 'revoked' };
-  if (!identity.logins.isLive(login)) return { ok: false, reason: 'login_expired' };
-  const user = await identity.users.getById(login.userId);
-  if (!user || user.name !== offer.username) return { ok: false, reason: 'wrong_user' };
-  if (user.status !== 'active') return { ok: false, reason: 'user_disabled' };
+  if (!m || m[1] !== offer.username) return refused('bad_key_id');
+  const login = await logins.get(m[2] as string);
+  if (!login || login.certSerial !== cert.serial.toString()) return refused('unknown_serial');
+  if (login.revokedAt) return refused('revoked');
+  if (!logins.isLive(login)) return refused('login_expired');
+  const user = await users.getById(login.userId);
+  if (!user || user.name !== offer.username) return refused('wrong_user');
+  if (user.status !== 'active') return refused('user_disabled');
 
   if (offer.signature) {
     // ssh2 leaves the SSH wrapper (string algorithm + string signature) on
     // certificate signatures; verifyEd25519Signature reads exactly that form.
-    if (!offer.blob || !verifyEd25519Signature(cert.publicKey, offer.signature, offer.blob)) return { ok: false, reason: 'bad_signature' };
+    if (!offer.blob || !verifyEd25519Signature(cert.publicKey, offer.signature, offer.blob)) return refused('bad_signature');
   }
   return { ok: true, user, login, cert };
 }

@@ -12,6 +12,8 @@ import type { Actor, User } from './users.js';
 import { SshCa } from './ssh-ca.js';
 import type { IssuedCertificate } from './ssh-ca.js';
 import { plainEd25519 } from './ssh-cert.js';
+import { checkCertificate } from './cert-verify.js';
+import type { CertCheck, CertOffer } from './cert-verify.js';
 
 export interface IdentityDeps {
   db: Db;
@@ -48,6 +50,8 @@ export interface LoginOptions {
   publicKey?: string | undefined;
   /** Whether the certificate should say port forwarding is permitted (some grant allows it). */
   permitForwarding?: ((user: User) => Promise<boolean>) | undefined;
+  /** Whether this user may have an SSH certificate at all (roles that open SSH sessions); default yes. */
+  mayUseSsh?: ((user: User) => boolean) | undefined;
   /** Pin the certificate to the address the login came from (source-address). */
   pinSource?: boolean | undefined;
 }
@@ -190,8 +194,10 @@ export class Identity {
     if (!(ttl > 0 && ttl <= config.auth.maxLoginTtl)) {
       throw new AirlockError('ERR_LOGIN_TTL', `login duration must be at most ${config.auth.maxLoginTtl / 60_000}m`);
     }
-    const publicKey = options.publicKey === undefined ? undefined : parseEd25519PublicKey(options.publicKey);
+    const offered = options.publicKey === undefined ? undefined : parseEd25519PublicKey(options.publicKey);
     const user = await this.authenticate(creds, options.channel);
+    // A certificate the gateway would refuse helps nobody: an approver gets the API token only.
+    const publicKey = offered && (options.mayUseSsh?.(user) ?? true) ? offered : undefined;
     const permitForwarding = publicKey && options.permitForwarding ? await options.permitForwarding(user) : false;
     const { login, certificate } = await db.transaction(async (tx) => {
       const created = await this.logins.create(tx, user.id, ttl, creds.source);
@@ -264,8 +270,8 @@ export class Identity {
     const claims = await this.tokens.verify(token);
     const login = await this.logins.get(claims.jti);
     if (!login || login.userId !== claims.sub) throw new AirlockError('ERR_TOKEN_INVALID', 'invalid token', { details: { reason: 'no such login' } });
-    if (login.revokedAt) throw new AirlockError('ERR_TOKEN_REVOKED', 'this login was ended; log in again');
-    if (!this.logins.isLive(login)) throw new AirlockError('ERR_TOKEN_EXPIRED', 'token expired: log in again');
+    if (login.revokedAt) throw new AirlockError('ERR_TOKEN_REVOKED', 'this airlock login was ended: run "airlock login" again');
+    if (!this.logins.isLive(login)) throw new AirlockError('ERR_TOKEN_EXPIRED', 'your airlock login has expired: run "airlock login" again');
     const user = await this.users.getById(login.userId);
     if (!user) throw new AirlockError('ERR_TOKEN_INVALID', 'invalid token');
     if (user.status !== 'active') throw new AirlockError('ERR_ACCOUNT_DISABLED', 'this account is disabled');
@@ -290,6 +296,15 @@ export class Identity {
       });
       return revoked;
     });
+  }
+
+  /**
+   * An OpenSSH certificate offered at the SSH front door, checked in full
+   * (identity/cert-verify.ts): CA, signature, window, principal, options, the
+   * live login behind it, the user, and the client's own signature.
+   */
+  verifyCertificate(offer: CertOffer): Promise<CertCheck> {
+    return checkCertificate({ ca: this.ca, logins: this.logins, users: this.users, clock: this.deps.clock }, offer);
   }
 
   /** Admin: clear a user's lockout and failure count. */

@@ -14,3 +14,5 @@ export { parseCertificate, verifyEd25519Signature, signCertificate, plainEd25519
 export type { SshCertificate } from './ssh-cert.js';
 export { parseEd25519PublicKey } from './identity.js';
 export type { LoginOptions } from './identity.js';
+export { sourceAllowed } from './cert-verify.js';
+export type { CertCheck, CertOffer } from './cert-verify.js';

@@ -87,8 +87,8 @@ export class Logins {
     await tx.query('UPDATE logins SET cert_serial = $2, cert_fingerprint = $3 WHERE id = $1', [id, serial.toString(), fingerprint]);
   }
 
-  /** Of these login ids, the ones no longer live (revoked or expired): for ending sessions. */
-  async ended(ids: string[]): Promise<Array<{ id: string; reason: string }>> {
+  /** Of these login ids, the ones no longer live: revoked (with why) or expired (revoked null). For ending sessions. */
+  async ended(ids: string[]): Promise<Array<{ id: string; revoked: string | null }>> {
     if (ids.length === 0) return [];
     const rows = (
       await this.db.query<{ id: string; revoked_at: Date | null; revoked_reason: string | null }>(
@@ -96,7 +96,7 @@ export class Logins {
         [ids, this.clock.now()],
       )
     ).rows;
-    return rows.map((r) => ({ id: r.id, reason: r.revoked_at ? `your login was ended (${r.revoked_reason ?? 'revoked'})` : 'your access has expired' }));
+    return rows.map((r) => ({ id: r.id, revoked: r.revoked_at ? (r.revoked_reason ?? 'revoked') : null }));
   }
 
   /** Returns the login as revoked now, or undefined if there was no live one. */

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, createPrivateKey, randomBytes, randomUUID, createHash } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Clock, Config, Db, Vault } from '../core/index.js';
 import { AirlockError } from '../core/index.js';

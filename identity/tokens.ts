@@ -140,7 +140,7 @@ export class TokenService {
       return checkClaims(payload);
     } catch (err) {
       if (err instanceof AirlockError) throw err;
-      if (err instanceof joseErrors.JWTExpired) throw new AirlockError('ERR_TOKEN_EXPIRED', 'token expired: log in again', { cause: err });
+      if (err instanceof joseErrors.JWTExpired) throw new AirlockError('ERR_TOKEN_EXPIRED', 'your airlock login has expired: run "airlock login" again', { cause: err });
       throw new AirlockError('ERR_TOKEN_INVALID', 'invalid token', { cause: err, details: { reason: (err as Error).message } });
     }
   }

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { AuditLog, Clock, Db, Queryable, Logger } from '../core/index.js';
+import type { AuditLog, Clock, Db, Queryable, Logger, Scheduler, Timer } from '../core/index.js';
 import { AirlockError } from '../core/index.js';
-import type { AnalysisOptions, AnalysisResult, Keyframe, Risk } from './analysis.js';
+import type { AnalysisOptions, AnalysisResult, Keyframe, Risk } from './analysis/index.js';
 import type { CastHeader, EventCode } from './asciicast.js';
 import { toRecordingRow } from './recordings.js';
 import type { RecordingDbRow, RecordingRow } from './recordings.js';
@@ -10,7 +10,7 @@ import { workerFile } from './worker-file.js';
 
 /**
  * Session analysis, after the fact: once a recording is sealed, it is replayed
- * through a headless terminal (recordings/analysis.ts) in a worker thread, and
+ * through a headless terminal (recordings/analysis/) in a worker thread, and
  * what it yields is stored: the commands that ran (with risk flags), searchable
  * across sessions, and keyframes (terminal snapshots) so that replay can start
  * anywhere without playing everything before it.
@@ -106,7 +106,7 @@ const HEADER_MAX = 64 * 1024;
 const POLL_MS = 10_000;
 
 export class Analyses {
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
@@ -117,6 +117,8 @@ export class Analyses {
       db: Db;
       audit: AuditLog;
       clock: Clock;
+      /** Runs the poll for pending work. */
+      scheduler: Scheduler;
       logger: Logger;
       store: RecordingStore;
       nodeName: string;
@@ -128,14 +130,13 @@ export class Analyses {
   async start(): Promise<void> {
     this.#stopped = false;
     await this.deps.db.query("UPDATE recordings SET analysis_status = 'pending' WHERE analysis_status = 'running' AND node = $1", [this.deps.nodeName]);
-    this.#timer = setInterval(() => this.kick(), POLL_MS);
-    this.#timer.unref();
+    this.#timer = this.deps.scheduler.every(POLL_MS, () => this.kick());
     this.kick();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     await this.#worker?.terminate();
     await this.#running;

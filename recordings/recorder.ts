@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import type { Clock } from '../core/index.js';
+import type { Clock, Scheduler, Timer } from '../core/index.js';
 import type { CastHeader } from './asciicast.js';
 import type { CastWriterResult } from './cast-writer.js';
 import type { RecordingKey } from './keys.js';
@@ -32,6 +32,8 @@ export interface RecorderOptions {
   ids: { session: string; recording: string };
   key: RecordingKey;
   clock: Clock;
+  /** Runs the flush and checkpoint intervals, and the wait before a batch goes to the recording thread. */
+  scheduler: Scheduler;
   /** Record typed input (interactive sessions), with non-echoed input hidden. */
   recordInput: boolean;
   flushBytes?: number;
@@ -47,8 +49,8 @@ export class Recorder extends EventEmitter {
   readonly #highWater: number;
   readonly #handle: number;
   readonly #thread: RecorderThread;
-  readonly #flushTimer: NodeJS.Timeout;
-  readonly #checkpointTimer: NodeJS.Timeout;
+  readonly #flushTimer: Timer;
+  readonly #checkpointTimer: Timer;
   readonly #flushBytes: number;
   /** Bytes of this recording in the batch not yet shipped (as of the thread's ship count #shippedAt). */
   #unshipped = 0;
@@ -77,11 +79,9 @@ export class Recorder extends EventEmitter {
       flushBytes: options.flushBytes ?? 256 * 1024,
     };
     this.#flushBytes = init.flushBytes;
-    this.#handle = this.#thread.open(this, init, options.cast, options.chain);
-    this.#flushTimer = setInterval(() => this.#op(Op.Tick), options.flushMs ?? 1000);
-    this.#checkpointTimer = setInterval(() => void this.checkpoint(false), options.checkpointMs ?? 30_000);
-    this.#flushTimer.unref();
-    this.#checkpointTimer.unref();
+    this.#handle = this.#thread.open(this, options.scheduler, init, options.cast, options.chain);
+    this.#flushTimer = options.scheduler.every(options.flushMs ?? 1000, () => this.#op(Op.Tick));
+    this.#checkpointTimer = options.scheduler.every(options.checkpointMs ?? 30_000, () => void this.checkpoint(false));
   }
 
   get failed(): Error | undefined {
@@ -129,8 +129,8 @@ export class Recorder extends EventEmitter {
   /** Ends the recording: the final signed checkpoint, synced, files closed. */
   close(): Promise<RecorderResult> {
     this.#closed ??= (async () => {
-      clearInterval(this.#flushTimer);
-      clearInterval(this.#checkpointTimer);
+      this.#flushTimer.cancel();
+      this.#checkpointTimer.cancel();
       const result = await this.#ask(Op.Close, 0);
       this.#thread.closed(this.#handle);
       return result ?? { length: this.#length, head: '', entries: 0 };
@@ -158,8 +158,8 @@ export class Recorder extends EventEmitter {
   fail(err: Error): void {
     if (this.#failed) return;
     this.#failed = err;
-    clearInterval(this.#flushTimer);
-    clearInterval(this.#checkpointTimer);
+    this.#flushTimer.cancel();
+    this.#checkpointTimer.cancel();
     this.#pending = 0;
     this.#backlog = 0;
     this.emit('failed', err);
@@ -206,7 +206,11 @@ export class Recorder extends EventEmitter {
   }
 }
 
-/** A batch is shipped when its data would exceed this size, or BATCH_MS after its first operation. */
+/**
+ * A batch is shipped when its data would exceed this size, or BATCH_MS after its
+ * first operation, as the scheduler of each recording in it counts (a server has
+ * one scheduler; tests may run recordings on several clocks side by side).
+ */
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_MS = 200;
 const SMALL_BATCH = 64 * 1024;
@@ -227,13 +231,15 @@ class RecorderThread {
 
   readonly #worker: Worker;
   readonly #recorders = new Map<number, Recorder>();
+  readonly #schedulers = new Map<number, Scheduler>();
   #next = 1;
   #gone = false;
   #ops = new Float64Array(OP_FIELDS * 64);
   #count = 0;
   #data = Buffer.allocUnsafeSlow(BATCH_BYTES);
   #used = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** The batch's deadline, one per scheduler of the recordings in it. */
+  readonly #timers = new Map<Scheduler, Timer>();
   /** How many batches were shipped so far. */
   shipped = 0;
   /** Batch buffers the thread has finished with. */
@@ -251,9 +257,10 @@ class RecorderThread {
     return this.#gone;
   }
 
-  open(recorder: Recorder, init: OpenInit, cast: FileHandle, chain: FileHandle): number {
+  open(recorder: Recorder, scheduler: Scheduler, init: OpenInit, cast: FileHandle, chain: FileHandle): number {
     const handle = this.#next++;
     this.#recorders.set(handle, recorder);
+    this.#schedulers.set(handle, scheduler);
     if (this.#recorders.size === 1) this.#worker.ref();
     const message: ToWorker = { type: 'open', handle, init, cast, chain };
     // FileHandles move to the recording thread, which closes them.
@@ -263,6 +270,7 @@ class RecorderThread {
 
   closed(handle: number): void {
     this.#recorders.delete(handle);
+    this.#schedulers.delete(handle);
     if (this.#recorders.size === 0) this.#worker.unref();
   }
 
@@ -289,13 +297,13 @@ class RecorderThread {
     ops[at + F_A] = a;
     ops[at + F_B] = b;
     ops[at + F_SEQ] = seq;
-    this.#timer ??= setTimeout(() => this.ship(), BATCH_MS);
+    const scheduler = this.#schedulers.get(handle);
+    if (scheduler && !this.#timers.has(scheduler)) this.#timers.set(scheduler, scheduler.after(BATCH_MS, () => this.ship()));
   }
 
   /** Sends what is batched now. */
   ship(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimers();
     if (this.#count === 0 || this.#gone) return;
     const ops = this.#ops.slice(0, this.#count * OP_FIELDS);
     let data: ArrayBuffer;
@@ -329,10 +337,15 @@ class RecorderThread {
     }
   }
 
+  #cancelTimers(): void {
+    for (const timer of this.#timers.values()) timer.cancel();
+    this.#timers.clear();
+  }
+
   #die(err: Error): void {
     if (this.#gone) return;
     this.#gone = true;
-    clearTimeout(this.#timer);
+    this.#cancelTimers();
     const recorders = [...this.#recorders.values()];
     this.#recorders.clear();
     for (const r of recorders) r.abandon(new Error(`the recording thread failed: ${err.message}`, { cause: err }));

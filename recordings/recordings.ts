@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditLog, Clock, Config, Db, Logger } from '../core/index.js';
+import type { AuditLog, Clock, Config, Db, Logger, Scheduler, Timer } from '../core/index.js';
 import { AirlockError } from '../core/index.js';
 import { verifyChain } from './integrity.js';
 import type { VerifyReport } from './integrity.js';
@@ -135,10 +135,10 @@ export class Recordings {
   readonly #sealed: Array<(id: string) => void> = [];
   #healthy = true;
   #problem: string | undefined;
-  #probe: NodeJS.Timeout | undefined;
+  #probe: Timer | undefined;
 
   constructor(
-    private readonly deps: { db: Db; audit: AuditLog; clock: Clock; logger: Logger; keys: RecordingKeys; store: RecordingStore; config: Config },
+    private readonly deps: { db: Db; audit: AuditLog; clock: Clock; scheduler: Scheduler; logger: Logger; keys: RecordingKeys; store: RecordingStore; config: Config },
   ) {}
 
   /** Called with a recording's id once it is sealed (analysis picks it up). */
@@ -168,7 +168,7 @@ export class Recordings {
 
   async start(s: StartRecording): Promise<LiveRecording> {
     this.assertHealthy();
-    const { db, clock, keys, store, config, audit } = this.deps;
+    const { db, clock, scheduler, keys, store, config, audit } = this.deps;
     const id = randomUUID();
     const startedAt = clock.now();
     const path = recordingPath(startedAt, s.sessionId, s.channelIndex);
@@ -187,6 +187,7 @@ export class Recordings {
       ids: { session: s.sessionId, recording: id },
       key,
       clock,
+      scheduler,
       recordInput: s.kind === 'terminal',
       flushBytes: config.recordings.flushBytes,
       flushMs: config.recordings.flushInterval,
@@ -267,8 +268,7 @@ export class Recordings {
 
   #startProbe(): void {
     if (this.#probe) return;
-    this.#probe = setInterval(() => void this.checkHealth(), 3000);
-    this.#probe.unref();
+    this.#probe = this.deps.scheduler.every(3000, () => void this.checkHealth());
   }
 
   /** Probes the store; recovers health if it is writable again. */
@@ -283,7 +283,7 @@ export class Recordings {
       this.#healthy = true;
       const was = this.#problem;
       this.#problem = undefined;
-      clearInterval(this.#probe);
+      this.#probe?.cancel();
       this.#probe = undefined;
       this.deps.logger.warn({ was }, 'recording storage is writable again: accepting sessions');
       await this.deps.audit.record({ action: 'recording.storage.recovered', outcome: 'info', actor: 'system', details: { was } }).catch(() => {});
@@ -292,7 +292,7 @@ export class Recordings {
   }
 
   stop(): void {
-    clearInterval(this.#probe);
+    this.#probe?.cancel();
     this.#probe = undefined;
   }
 

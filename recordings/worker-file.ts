@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 
 /**
  * A worker thread's script: the compiled file beside the caller (dist/), or,
- * when running from the TypeScript sources (the tests run them; `npm test`
- * builds first), the build's copy.
+ * when running from the TypeScript sources (the tests do), the build's copy,
+ * which the tests' global setup compiles before any test runs
+ * (test/global-setup.ts), so it is never older than the sources.
  */
 export function workerFile(name: string): URL {
   const here = new URL(`./${name}`, import.meta.url);

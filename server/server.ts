@@ -31,8 +31,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
       .then((n) => n && logger.info({ deleted: n }, 'recordings past retention deleted'))
       .catch((err: unknown) => logger.error({ err }, 'recording retention failed'));
   prune();
-  const pruneTimer = setInterval(prune, 24 * 3_600_000);
-  pruneTimer.unref();
+  const pruneTimer = services.scheduler.every(24 * 3_600_000, prune);
 
   const hostKey = loadOrCreateHostKey(config.dataDir);
   const ssh = new SshGateway(services, hostKey);
@@ -43,6 +42,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     identity: services.identity,
     requests: services.requests,
     clock: services.clock,
+    scheduler: services.scheduler,
     logger,
     warningsMs: config.ssh.expiryWarnings,
   });
@@ -65,7 +65,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   try {
     web = await startWebServer(app, config.web.listen);
   } catch (err) {
-    clearInterval(pruneTimer);
+    pruneTimer.cancel();
     watch.stop();
     services.notifier.stop();
     await services.analyses.stop();
@@ -84,7 +84,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     ssh,
     sshAddress,
     async close() {
-      clearInterval(pruneTimer);
+      pruneTimer.cancel();
       watch.stop();
       services.notifier.stop();
       await ssh.close();

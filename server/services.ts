@@ -1,5 +1,7 @@
 import { AuditLog, systemClock, systemScheduler, insecureSettings, openDatabase, checkMasterKey, createVault, loadMasterKey } from '../core/index.js';
 import type { Clock, Config, Db, Logger, Scheduler, Vault } from '../core/index.js';
+import type { GatewayDeps } from '../gateway/index.js';
+import type { WebDeps } from '../web/index.js';
 import { Identity } from '../identity/index.js';
 import { AccessPolicy, AccessRequests, Grants, Notifier, Targets } from '../approvals/index.js';
 import { SessionRegistry } from '../gateway/index.js';
@@ -9,29 +11,14 @@ import { join } from 'node:path';
 /**
  * Everything a running airlock holds, built once from the configuration and passed
  * down. The CLI's offline verbs (init, audit verify --direct) and `serve` use it;
- * tests build it on their own database.
+ * tests build it on their own database. It is what the HTTP API needs (WebDeps)
+ * and what the gateway needs (GatewayDeps), and a little more: the whole vault,
+ * the notifier, and closing it all.
  */
-export interface Services {
-  config: Config;
-  logger: Logger;
-  clock: Clock;
-  /** Every timer (sweeps, probes, retries, warnings) runs on this; tests drive it with ManualClock. */
-  scheduler: Scheduler;
-  db: Db;
+export interface Services extends WebDeps, GatewayDeps {
   vault: Vault;
-  audit: AuditLog;
-  identity: Identity;
-  targets: Targets;
-  grants: Grants;
-  policy: AccessPolicy;
-  requests: AccessRequests;
   /** Started by the server (startServer), not by offline verbs. */
   notifier: Notifier;
-  sessions: SessionRegistry;
-  recordings: Recordings;
-  recordingKeys: RecordingKeys;
-  /** Session analysis: started by the server (startServer). */
-  analyses: Analyses;
   close(): Promise<void>;
 }
 
@@ -62,15 +49,15 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     await identity.init();
     const targets = new Targets(db, audit, clock, vault);
     const grants = new Grants(db, audit, clock);
-    const requests = new AccessRequests(db, audit, clock, config.policy);
+    const requests = new AccessRequests(db, audit, clock, scheduler, config.policy);
     const policy = new AccessPolicy(targets, grants, requests);
-    const notifier = new Notifier({ config, logger, clock, identity, audit });
+    const notifier = new Notifier({ config, logger, clock, scheduler, identity, audit });
     const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
     const recordingKeys = new RecordingKeys(db, vault, clock);
     await recordingKeys.init();
     const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
-    const recordings = new Recordings({ db, audit, clock, logger, keys: recordingKeys, store, config });
-    const analyses = new Analyses({ db, audit, clock, logger, store, nodeName: config.nodeName });
+    const recordings = new Recordings({ db, audit, clock, scheduler, logger, keys: recordingKeys, store, config });
+    const analyses = new Analyses({ db, audit, clock, scheduler, logger, store, nodeName: config.nodeName });
     recordings.onSealed(() => analyses.kick());
     logger.debug({ engine: db.engine, masterKey: vault.fingerprint }, 'services ready');
     return {

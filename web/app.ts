@@ -1,6 +1,7 @@
 import express from 'express';
 import type { Express } from 'express';
 import type { WebDeps } from './deps.js';
+import { publicMessage } from '../core/index.js';
 import { errorHandler, notFound } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { userRoutes } from './routes/users.js';
@@ -51,17 +52,24 @@ export function createApp(s: WebDeps, options: AppOptions = {}): Express {
     },
     ...options.readiness,
   };
-  app.get('/readyz', async (_req, res) => {
+  const runChecks = async () => {
     const checks: Record<string, { ok: boolean; message?: string }> = {};
     for (const [name, check] of Object.entries(readiness)) {
       try {
         checks[name] = await check();
       } catch (err) {
-        checks[name] = { ok: false, message: (err as Error).message };
+        s.logger.warn({ err, check: name }, 'readiness check failed');
+        checks[name] = { ok: false, message: publicMessage(err, 'the check failed; see the airlock log') };
       }
     }
-    const ok = Object.values(checks).every((c) => c.ok);
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks });
+    return { ok: Object.values(checks).every((c) => c.ok), checks };
+  };
+  // For load balancers and anyone else: ready or not, and nothing about why
+  // beyond a generic line (the details name paths and errors; admins read them
+  // at GET /api/v1/readiness).
+  app.get('/readyz', async (_req, res) => {
+    const { ok } = await runChecks();
+    res.status(ok ? 200 : 503).json(ok ? { status: 'ready' } : { status: 'not ready', reason: 'a component airlock needs is unavailable' });
   });
 
   // Only JSON bodies, strictly parsed (objects and arrays), size-capped.
@@ -78,6 +86,10 @@ export function createApp(s: WebDeps, options: AppOptions = {}): Express {
   api.use('/recordings', recordingRoutes(s));
   api.use('/commands', commandRoutes(s));
   api.use('/requests', requestRoutes(s));
+  api.get('/readiness', authenticate(s.identity), requireRole('admin'), async (_req, res) => {
+    const { ok, checks } = await runChecks();
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks });
+  });
   api.get('/status', authenticate(s.identity), requireRole(...ROLES), (_req, res) => {
     res.json({ version: options.version ?? null, database: s.db.engine, masterKey: s.vault.fingerprint, ...(options.status?.() ?? {}) });
   });

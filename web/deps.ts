@@ -1,4 +1,4 @@
-import type { AuditLog, Clock, Config, Db, Logger, Vault } from '../core/index.js';
+import type { AuditLog, Clock, Config, Db, Logger, Scheduler, Vault } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessPolicy, AccessRequests, Grants, Targets } from '../approvals/index.js';
 import type { SessionRegistry } from '../gateway/index.js';
@@ -13,6 +13,8 @@ export interface WebDeps {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** Every timer (sweeps, probes, retries, pings) runs on this; tests drive it with a ManualClock. */
+  scheduler: Scheduler;
   /** Session history (all nodes) and the database readiness check. */
   db: Db;
   vault: Pick<Vault, 'fingerprint'>;

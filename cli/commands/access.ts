@@ -1,5 +1,8 @@
 import type { VerbContext } from '../context.js';
+import { inertText } from '../../core/index.js';
 import { EXIT, table } from '../output.js';
+import { accessLines, fieldLines } from './access-text.js';
+import type { AccessJson } from './access-text.js';
 
 interface Grant {
   id: string;
@@ -96,9 +99,37 @@ export async function sessionList(ctx: VerbContext, o: { user?: string; target?:
   return EXIT.ok;
 }
 
+interface SessionDetail extends SessionRow {
+  node: string | null;
+  endReason: string | null;
+  exitSignal: string | null;
+  channels: Array<{ kind: string; at: string; command?: string; detail?: string }>;
+  fileOps: Array<{ op: string; path: string; bytes?: number; sha256?: string; at: string }>;
+  access: AccessJson | null;
+}
+
 export async function sessionShow(ctx: VerbContext, id: string): Promise<number> {
-  const { session } = await ctx.api().get<{ session: SessionRow & Record<string, unknown> }>(`/api/v1/sessions/${encodeURIComponent(id)}`);
-  ctx.out.result(session, () => JSON.stringify(session, null, 2));
+  const { session: s } = await ctx.api().get<{ session: SessionDetail }>(`/api/v1/sessions/${encodeURIComponent(id)}`);
+  ctx.out.result(s, () =>
+    [
+      ...fieldLines([
+        ['session', s.id],
+        ['user', s.userName],
+        ['target', `${s.targetName} as ${s.login}`],
+        ['from', s.source],
+        ['node', s.node],
+        ['started', s.startedAt],
+        ['ended', s.endedAt ?? (s.live ? 'live' : null)],
+        ['status', s.status + (s.endReason ? ` (${s.endReason})` : '')],
+        ['exit', s.exitCode ?? s.exitSignal],
+        ['bytes in/out', `${s.live?.bytesIn ?? s.bytesIn} / ${s.live?.bytesOut ?? s.bytesOut}`],
+      ]),
+      ...accessLines(s.access),
+      `channels:        ${s.channels.length === 0 ? 'none' : ''}`,
+      ...s.channels.map((c) => `  ${c.at}  ${c.kind}${c.command !== undefined ? `: ${inertText(c.command, { max: 200 })}` : c.detail ? ` ${inertText(c.detail, { max: 200 })}` : ''}`),
+      ...(s.fileOps.length ? ['file operations:', ...s.fileOps.map((f) => `  ${f.at}  ${f.op} ${inertText(f.path, { max: 300 })}${f.bytes !== undefined ? ` (${f.bytes} bytes)` : ''}${f.sha256 ? ` sha256 ${f.sha256}` : ''}`)] : []),
+    ].join('\n'),
+  );
   return EXIT.ok;
 }
 

@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
+import { accessLines, fieldLines } from './access-text.js';
+import type { AccessJson } from './access-text.js';
 
 interface Row {
   id: string;
@@ -42,21 +44,17 @@ export async function recordingsList(ctx: VerbContext, o: { user?: string; targe
 }
 
 export async function recordingsShow(ctx: VerbContext, id: string): Promise<number> {
-  const { recording } = await ctx.api().get<{ recording: Row }>(path(id));
-  ctx.out.result(recording, () =>
-    Object.entries(recording)
-      .map(([k, v]) => `${(k + ':').padEnd(16)} ${v instanceof Object ? JSON.stringify(v) : String(v)}`)
-      .join('\n'),
-  );
+  const { recording, access } = await ctx.api().get<{ recording: Row; access: AccessJson | null }>(path(id));
+  ctx.out.result({ recording, access }, () => [...fieldLines(Object.entries(recording)), ...accessLines(access)].join('\n'));
   return EXIT.ok;
 }
 
 export async function recordingsExport(ctx: VerbContext, id: string, o: { output?: string; evidence?: boolean }): Promise<number> {
   const data = await ctx.api().download(`${path(id)}/${o.evidence ? 'evidence' : 'cast'}`);
-  if (o.output) {
+  if (o.output && o.output !== '-') {
     writeFileSync(o.output, data, { mode: 0o640 });
     ctx.out.info(`Wrote ${data.length} bytes to ${o.output}.`);
-  } else if (o.evidence && process.stdout.isTTY) {
+  } else if (o.evidence && process.stdout.isTTY && o.output !== '-') {
     throw new AirlockError('ERR_USAGE', 'the evidence bundle is a tar archive: pass -o FILE or redirect stdout');
   } else {
     process.stdout.write(data);

@@ -1,4 +1,4 @@
-import { AirlockError } from '../../core/index.js';
+import { AirlockError, inertText } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
 
@@ -12,23 +12,29 @@ interface Req {
   reason: string | null;
   ticket: string | null;
   approvalsNeeded: number;
-  approvals: Array<{ approver: string }>;
+  approvals: Array<{ approver: string; comment: string | null }>;
   createdAt: string;
   grantedUntil: string | null;
   decidedBy: string | null;
   decisionComment: string | null;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  revokeComment: string | null;
 }
 
 const path = (id: string) => `/api/v1/requests/${encodeURIComponent(id)}`;
 
+/** A request for a terminal; what people typed (reason, comments) is made inert. */
 function describe(r: Req): string {
+  const t = (v: string | null) => (v === null ? '-' : inertText(v, { max: 1000 }));
   return [
     `request ${r.id}: ${r.status}`,
     `  ${r.userName} → ${r.targetName} as ${r.login} (${r.sensitivity}), asked ${r.createdAt}`,
-    `  reason: ${r.reason ?? '-'}   ticket: ${r.ticket ?? '-'}`,
-    `  approvals: ${r.approvals.map((a) => a.approver).join(', ') || 'none'} (${r.approvals.length}/${r.approvalsNeeded})`,
+    `  reason: ${t(r.reason)}   ticket: ${t(r.ticket)}`,
+    `  approvals: ${r.approvals.map((a) => `${a.approver}${a.comment ? ` ("${t(a.comment)}")` : ''}`).join(', ') || 'none'} (${r.approvals.length}/${r.approvalsNeeded})`,
     ...(r.grantedUntil ? [`  access until ${r.grantedUntil}`] : []),
-    ...(r.decidedBy && r.status !== 'approved' ? [`  ${r.status} by ${r.decidedBy}${r.decisionComment ? `: ${r.decisionComment}` : ''}`] : []),
+    ...(r.decidedBy && r.status !== 'approved' && r.status !== 'revoked' ? [`  ${r.status} by ${r.decidedBy}${r.decisionComment ? `: ${t(r.decisionComment)}` : ''}`] : []),
+    ...(r.status === 'revoked' ? [`  revoked by ${r.revokedBy ?? '-'} at ${r.revokedAt ?? '-'}${r.revokeComment ? `: ${t(r.revokeComment)}` : ''}`] : []),
   ].join('\n');
 }
 

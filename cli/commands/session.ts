@@ -11,6 +11,8 @@ interface LoginResponse {
   token: string;
   login: { id: string; expiresAt: string; createdAt: string; source: string | null; userId: string };
   user: { name: string; role: string };
+  /** null: no key was sent; role_not_allowed: this role never opens SSH sessions, so nothing was certified. */
+  ssh: 'certified' | 'role_not_allowed' | null;
   certificate?: { line: string; serial: string; keyId: string; ca: string };
 }
 
@@ -64,7 +66,10 @@ export async function loginVerb(
       ? { certificate: { serial: res.certificate.serial, keyId: res.certificate.keyId, ca: res.certificate.ca, file: ssh.files.certificate, fingerprint: ssh.fingerprint } }
       : {}),
   });
+  // An ssh_config from an earlier login of another role must not linger and mislead.
+  if (!ssh) removeSshFiles();
   const lines = [`Logged in to ${url} as ${res.user.name} (${res.user.role}) until ${res.login.expiresAt}.`, `Login id ${res.login.id}; API token stored in ${file}.`];
+  if (res.ssh === 'role_not_allowed') lines.push(`No SSH certificate: the ${res.user.role} role does not open SSH sessions (use the web console and the airlock command).`);
   if (ssh) {
     lines.push(
       `SSH certificate (serial ${res.certificate?.serial}) for key ${ssh.fingerprint}, valid until ${res.login.expiresAt}.`,

@@ -16,12 +16,12 @@ export class TmuxSsh {
   constructor(
     private readonly client: SshClient,
     dest: string,
-    options: SshRunOptions & { width?: number; height?: number; remote?: string[] },
+    options: SshRunOptions & { width?: number; height?: number; remote?: string[]; /** Replaces the client's keyboard-interactive-only options (certificate logins). */ baseArgs?: string[] },
   ) {
     this.socket = join(client.dir, `tmux-${randomBytes(4).toString('hex')}`);
     const script = join(client.dir, `run-${randomBytes(4).toString('hex')}.sh`);
     const env = client.env(options);
-    const args = [...client.baseArgs(), ...(options.sshArgs ?? []), '-tt', `${dest}@${client.host}`, ...(options.remote ?? [])];
+    const args = [...(options.baseArgs ?? client.baseArgs()), ...(options.sshArgs ?? []), '-tt', `${dest}@${client.host}`, ...(options.remote ?? [])];
     writeFileSync(
       script,
       [

@@ -121,7 +121,12 @@ describe('analysis of real sessions', () => {
     expect((await get<{ commands: unknown[] }>(aliceToken, '/api/v1/commands?q=hello')).body.commands).toHaveLength(1);
     expect((await get<{ commands: unknown[] }>(bobToken, '/api/v1/commands?q=hello')).body.commands).toHaveLength(0);
     expect((await get<{ commands: unknown[] }>(bobToken, `/api/v1/recordings/${rec.id}/commands`)).status).toBe(404);
-    expect((await get<{ commands: unknown[] }>(auditorToken, '/api/v1/commands?since=yesterday')).status).toBe(400);
+    // since/until take times as people type them; anything else is a 400 that says what is accepted.
+    const badSince = await get<{ error: { code: string; message: string } }>(auditorToken, '/api/v1/commands?since=someday');
+    expect(badSince.status).toBe(400);
+    expect(badSince.body.error).toMatchObject({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining('a duration ago (30m, 1h, 2d)') });
+    expect((await get<{ commands: unknown[] }>(auditorToken, '/api/v1/commands?q=HELLO&since=1h')).body.commands).toHaveLength(1);
+    expect((await get<{ commands: unknown[] }>(auditorToken, '/api/v1/commands?q=HELLO&until=2h')).body.commands).toHaveLength(0);
 
     // Replay from any point: keyframe + events up to that point give the screen a
     // full playback shows at that point.

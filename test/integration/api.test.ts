@@ -175,7 +175,7 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     const targetLogin = await login('target');
     const live = (user: string, loginId: string) =>
       s.sessions.start(
-        { userId: userIds[user]!, userName: user, targetId: db01.id, targetName: 'db01', login: 'root', source: '127.0.0.1', loginId, expiresAt: new Date(clock.now().getTime() + 3_600_000) },
+        { userId: userIds[user]!, userName: user, targetId: db01.id, targetName: 'db01', login: 'root', source: '127.0.0.1', loginId, loginKind: 'api', expiresAt: new Date(clock.now().getTime() + 3_600_000), expiresWith: 'login' },
         { terminate: (reason) => terminations.push({ user, reason }), notify: () => {} },
       );
     // Live sessions on this node; the terminate hook only records (the session stays live).
@@ -257,6 +257,7 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     { route: 'GET /api/v1/audit', allowed: ['admin', 'auditor'], ok: 200 },
     { route: 'POST /api/v1/audit/verify', allowed: ['admin', 'auditor'], ok: 200 },
     { route: 'GET /api/v1/status', allowed: ALL, ok: 200 },
+    { route: 'GET /api/v1/readiness', allowed: ['admin'], ok: 200 },
     { route: 'GET /api/v1/keys/jwks', allowed: ALL, ok: 200 },
     { route: 'POST /api/v1/keys/rotate', allowed: ['admin'], ok: 200 },
     { route: 'GET /api/v1/ca', allowed: ALL, ok: 200 },
@@ -343,7 +344,7 @@ describe.each(engines)('HTTP API on %s', (engine) => {
         expect({ who, status: r.status, body: r.body }).toMatchObject({
           who,
           status: 403,
-          body: { error: { code: 'ERR_FORBIDDEN', message: expect.stringMatching(/needs the .*role/) } },
+          body: { error: { code: 'ERR_ROLE_REQUIRED', message: expect.stringMatching(/needs the .*role/) } },
         });
       }
     }
@@ -517,8 +518,12 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     expect(health).toMatchObject({ status: 200, body: { status: 'ok' } });
     expect(health.headers.get('x-content-type-options')).toBe('nosniff');
     expect(health.headers.get('cache-control')).toBe('no-store');
+    // Anonymous callers learn ready or not, nothing else; admins read the checks.
     const ready = await call(base, 'GET', '/readyz');
-    expect(ready).toMatchObject({ status: 200, body: { status: 'ready', checks: { database: { ok: true } } } });
+    expect(ready).toMatchObject({ status: 200, body: { status: 'ready' } });
+    expect(ready.body).not.toHaveProperty('checks');
+    const details = await call(base, 'GET', '/api/v1/readiness', { token: main.admin.token });
+    expect(details).toMatchObject({ status: 200, body: { status: 'ready', checks: { database: { ok: true } } } });
   });
 });
 

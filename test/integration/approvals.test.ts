@@ -2,7 +2,6 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
 import { TmuxSsh } from '../helpers/tmux.js';
-import { waitFor } from '../helpers/sshd.js';
 import { engines } from '../helpers/db.js';
 import { openTestServices } from '../helpers/services.js';
 import type { TestServices } from '../helpers/services.js';
@@ -115,7 +114,7 @@ describe('break-glass in the SSH session', () => {
       expect(ended - approved.grantedUntil!.getTime()).toBeLessThan(3000);
       const screen = t.screen();
       expect(screen.match(/your access expires in/g)?.length).toBe(2);
-      expect(screen).toContain('your access has expired');
+      expect(screen).toContain('your approved access to s1 has ended; connect again to ask for more time');
     } finally {
       t.kill();
     }
@@ -154,23 +153,24 @@ describe.each(engines)('access request rules on %s', (engine) => {
 
   it('refuses self-approval and engineer approval', async () => {
     const req = await s.requests.create(alice, sens, { login: 'root', reason: 'r' });
-    await expect(s.requests.approve(req.id, alice)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' });
+    await expect(s.requests.approve(req.id, alice)).rejects.toMatchObject({ code: 'ERR_NOT_AN_APPROVER' });
     const eve = (await s.identity.users.add({ name: 'eve', role: 'engineer', password: 'eve-password-123' }, { name: 'test' })).user;
-    await expect(s.requests.approve(req.id, eve)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN', message: expect.stringMatching(/only internal approvers/) });
-    await expect(s.requests.deny(req.id, eve, 'no')).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' });
+    await expect(s.requests.approve(req.id, eve)).rejects.toMatchObject({ code: 'ERR_NOT_AN_APPROVER', message: expect.stringMatching(/only internal approvers/) });
+    await expect(s.requests.deny(req.id, eve, 'no')).rejects.toMatchObject({ code: 'ERR_NOT_AN_APPROVER' });
     const bob = (await s.identity.users.add({ name: 'bobapp', role: 'approver', password: 'bobapp-password-1' }, { name: 'test' })).user;
     const reqByApprover = await s.requests.create(bob, sens, { login: 'root', reason: 'mine' });
-    await expect(s.requests.approve(reqByApprover.id, bob)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' });
+    await expect(s.requests.approve(reqByApprover.id, bob)).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
     expect((await s.requests.get(req.id)).status).toBe('pending');
   });
 
   it('needs two distinct approvers and a ticket for critical; one person twice counts once; approval never widens', async () => {
-    await expect(s.requests.create(alice, crit, { login: 'root', reason: 'r' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
-    await expect(s.requests.create(alice, crit, { login: 'root', reason: 'r', ticket: 'nope' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(s.requests.create(alice, crit, { login: 'root', reason: 'r' })).rejects.toMatchObject({ code: 'ERR_TICKET_REQUIRED' });
+    await expect(s.requests.create(alice, crit, { login: 'root', reason: 'r', ticket: 'nope' })).rejects.toMatchObject({ code: 'ERR_TICKET_INVALID' });
+    await expect(s.requests.create(alice, crit, { login: 'root', ticket: 'INC-2' })).rejects.toMatchObject({ code: 'ERR_REASON_REQUIRED' });
     const req = await s.requests.create(alice, crit, { login: 'root', reason: 'fix', ticket: 'INC-1', durationMs: 30 * 60_000, sftp: false });
     const first = await s.requests.approve(req.id, olivia, { durationMs: 20 * 60_000, sftp: true });
     expect(first.status).toBe('pending');
-    await expect(s.requests.approve(req.id, olivia)).rejects.toMatchObject({ code: 'ERR_CONFLICT' });
+    await expect(s.requests.approve(req.id, olivia)).rejects.toMatchObject({ code: 'ERR_ALREADY_APPROVED' });
     const second = await s.requests.approve(req.id, oscar, { durationMs: 90 * 60_000 });
     expect(second.status).toBe('approved');
     expect(second.grantedUntil!.getTime() - second.grantedFrom!.getTime()).toBe(20 * 60_000);
@@ -200,6 +200,6 @@ describe.each(engines)('access request rules on %s', (engine) => {
     clock.advance(16 * 60_000);
     await s.requests.expireDue();
     expect((await s.requests.get(req.id)).status).toBe('expired');
-    await expect(s.requests.approve(req.id, olivia)).rejects.toMatchObject({ code: 'ERR_CONFLICT' });
+    await expect(s.requests.approve(req.id, olivia)).rejects.toMatchObject({ code: 'ERR_REQUEST_NOT_PENDING' });
   });
 });

@@ -154,10 +154,10 @@ describe.each(engines)('live revocation and expiry on %s', (engine) => {
     expect(Math.abs(expiresAt - first.at - first.s * 1000)).toBeLessThanOrEqual(1500);
     expect(Math.abs(expiresAt - second.at - second.s * 1000)).toBeLessThanOrEqual(1500);
 
-    expect(s.stderr()).toContain('airlock: your access has expired');
+    expect(s.stderr()).toContain('airlock: your airlock login has expired; run "airlock login" again, then reconnect');
     expect(exit.code).toBe(255);
     expect(exit.at).toBeGreaterThanOrEqual(expiresAt - 100);
     expect(exit.at - expiresAt).toBeLessThanOrEqual(2000);
-    expect(await sessionRow(r.login.id)).toMatchObject({ status: 'terminated', end_reason: 'your access has expired' });
+    expect(await sessionRow(r.login.id)).toMatchObject({ status: 'terminated', end_reason: 'your airlock login has expired; run "airlock login" again, then reconnect' });
   });
 });

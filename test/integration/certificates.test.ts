@@ -288,7 +288,7 @@ describe.each(engines)('SSH certificates on %s', (engine) => {
       expect(res.stderr).toContain('airlock: crit1 is critical: approval required');
       const events = await newEvents();
       expect(events.find((e) => e.action === 'auth.ssh.accepted')).toMatchObject({ details: { method: 'certificate+totp', loginId: r.login.id } });
-      expect(events.find((e) => e.action === 'session.denied')).toMatchObject({ actor: 'alice', details: { reason: 'approval_required' } });
+      expect(events.find((e) => e.action === 'session.denied')).toMatchObject({ actor: 'alice', details: { reason: 'ERR_APPROVAL_REQUIRED' } });
     });
 
     it('a wrong code is refused', async () => {

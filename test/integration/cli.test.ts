@@ -102,7 +102,7 @@ describe.each(engines)('airlock CLI end to end on %s', (engine) => {
     expect(server.url).not.toMatch(/:0$/);
     const res = await fetch(`${server.url}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ready', checks: { database: { ok: true } } });
+    expect(await res.json()).toEqual({ status: 'ready' });
   });
 
   it('login takes the password on stdin and an oathtool code; the same code is refused the second time', async () => {
@@ -178,7 +178,7 @@ describe.each(engines)('airlock CLI end to end on %s', (engine) => {
     expect(add.stderr).toMatch(/needs the admin role/);
     const list = await sb.run(['user', 'list', '--json'], { as: 'alice' });
     expectExit(list, 4);
-    expect(parseJson<{ error: { code: string } }>(list).error.code).toBe('ERR_FORBIDDEN');
+    expect(parseJson<{ error: { code: string } }>(list).error.code).toBe('ERR_ROLE_REQUIRED');
     expectExit(await sb.run(['status'], { as: 'alice' }), 0);
     const show = await sb.run(['user', 'show', 'mallory'], { as: 'admin' });
     expectExit(show, 5); // nothing was created

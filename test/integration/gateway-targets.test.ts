@@ -65,8 +65,8 @@ describe('gateway target selection and credential handling', () => {
       }
       const denied = await since('session.denied');
       expect(denied.map((e) => [e.target, e.details['reason'], e.details['detail']])).toEqual([
-        ['nosuch:-', 'no_target', 'no such target'],
-        ['secret-db:-', 'no_target', 'no live grant'],
+        ['nosuch:-', 'ERR_NO_ACCESS', 'no such target'],
+        ['secret-db:-', 'ERR_NO_ACCESS', 'no live grant'],
       ]);
       expect(await since('session.start')).toEqual([]);
     });
@@ -80,7 +80,7 @@ describe('gateway target selection and credential handling', () => {
       expect(r.code).toBe(1);
       expect(r.stdout.toString()).toBe('');
       expect(r.stderr).toContain(`airlock: ${name} is ${level}: approval required`);
-      expect(await since('session.denied')).toEqual([expect.objectContaining({ details: expect.objectContaining({ reason: 'approval_required' }) })]);
+      expect(await since('session.denied')).toEqual([expect.objectContaining({ details: expect.objectContaining({ reason: 'ERR_APPROVAL_REQUIRED' }) })]);
       expect(await since('session.start')).toEqual([]);
     });
 
@@ -90,7 +90,7 @@ describe('gateway target selection and credential handling', () => {
       expect(r.code).toBe(1);
       expect(r.stdout.toString()).toBe('');
       expect(r.stderr).toContain(`airlock: you may not log in to t1 as "root" (allowed: ${g.sshd.login})`);
-      expect(await since('session.denied')).toEqual([expect.objectContaining({ target: 't1:root', details: expect.objectContaining({ reason: 'no_login' }) })]);
+      expect(await since('session.denied')).toEqual([expect.objectContaining({ target: 't1:root', details: expect.objectContaining({ reason: 'ERR_LOGIN_NOT_GRANTED' }) })]);
       const ok = await g.asAlice(`alice@t1:${g.sshd.login}`, ['id -un']);
       expect(ok.stdout.toString()).toBe(`${g.sshd.login}\n`);
     });
@@ -115,7 +115,7 @@ describe('gateway target selection and credential handling', () => {
         expect(r.stderr).toContain('airlock: the host key of t1 changed: refusing to connect');
         const mismatch = await since('session.target.host_key_mismatch');
         expect(mismatch).toHaveLength(1);
-        expect(mismatch[0]).toMatchObject({ actor: 'alice', outcome: 'failure', details: { reason: 'host_key_mismatch' } });
+        expect(mismatch[0]).toMatchObject({ actor: 'alice', outcome: 'failure', details: { reason: 'ERR_HOST_KEY_MISMATCH' } });
         expect(mismatch[0]?.details['expected']).toMatch(/^SHA256:/);
         expect(mismatch[0]?.details['presented']).toMatch(/^SHA256:/);
         expect(mismatch[0]?.details['expected']).not.toBe(mismatch[0]?.details['presented']);
@@ -135,7 +135,7 @@ describe('gateway target selection and credential handling', () => {
       const r = await g.asAlice('alice@unpinned', ['true']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('airlock: the host key of unpinned is not pinned');
-      expect(await since('session.target.failed')).toEqual([expect.objectContaining({ details: expect.objectContaining({ reason: 'host_key_unpinned' }) })]);
+      expect(await since('session.target.failed')).toEqual([expect.objectContaining({ details: expect.objectContaining({ reason: 'ERR_HOST_KEY_UNPINNED' }) })]);
     });
   });
 

@@ -79,7 +79,15 @@ describe('recording when things go wrong', () => {
     });
     const g: GatewayHarness = await startGateway('pglite', { overrides: { 'recordings.dir': mount, 'recordings.checkpointInterval': '1s' } });
     cleanups.push(() => g.stop());
-    const ready = async () => (await fetch(`${g.server.web.url}/readyz`)).json() as Promise<{ status: string; checks: Record<string, { ok: boolean; message?: string }> }>;
+    // Anonymous /readyz says ready or not; the reason (with paths) is for admins at /api/v1/readiness.
+    const ready = async () => (await fetch(`${g.server.web.url}/readyz`)).json() as Promise<{ status: string; reason?: string }>;
+    const enrolled = await g.services.identity.users.add({ name: 'ops', role: 'admin', password: 'ops-password-123' }, { name: 'test' });
+    const { token } = await g.services.identity.login({ name: 'ops', password: 'ops-password-123', totp: g.totp(enrolled.totp.secret) }, { channel: 'api' });
+    const details = async () =>
+      (await fetch(`${g.server.web.url}/api/v1/readiness`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<{
+        status: string;
+        checks: Record<string, { ok: boolean; message?: string }>;
+      }>;
     expect((await ready()).status).toBe('ready');
 
     // Output that cannot all be recorded, then more work: the session must end
@@ -89,7 +97,10 @@ describe('recording when things go wrong', () => {
     expect(big.stdout.toString()).not.toContain('finished-unrecorded');
     expect(big.stderr).toContain('airlock: could not write the recording of this session, so the session was ended');
 
-    const health = await ready();
+    const outside = await ready();
+    expect(outside).toEqual({ status: 'not ready', reason: 'a component airlock needs is unavailable' });
+    expect(JSON.stringify(outside)).not.toContain(mount);
+    const health = await details();
     expect(health.status).toBe('not ready');
     expect(health.checks['recordings']).toMatchObject({ ok: false });
     expect(health.checks['recordings']!.message).toMatch(/ENOSPC/);

@@ -4,6 +4,7 @@ import { parseDuration, AirlockError } from '../../core/index.js';
 import type { WebDeps } from '../deps.js';
 import { authenticate, requireRole, actorOf, clientAddress } from '../auth.js';
 import { fromZod } from '../errors.js';
+import { idParam } from '../ids.js';
 import { ROLES } from '../../identity/index.js';
 import type { Login, User } from '../../identity/index.js';
 
@@ -65,12 +66,14 @@ export function authRoutes(s: WebDeps): Router {
         publicKey,
         pinSource,
         permitForwarding: async (u) => (await s.grants.list({ userId: u.id, live: true })).some((g) => g.allowForwarding),
+        mayUseSsh: (u) => s.config.ssh.allowedRoles.includes(u.role),
       },
     );
     res.status(201).json({
       token: result.token,
       login: publicLogin(result.login),
       user: publicUser(result.user),
+      ssh: publicKey === undefined ? null : result.certificate ? 'certified' : 'role_not_allowed',
       ...(result.certificate
         ? { certificate: { line: result.certificate.line, serial: result.certificate.serial.toString(), keyId: result.certificate.keyId, ca: result.certificate.caFingerprint } }
         : {}),
@@ -97,9 +100,10 @@ export function authRoutes(s: WebDeps): Router {
 
   r.post('/logins/:id/revoke', auth, requireRole(...ROLES), async (req, res) => {
     const { user } = req.auth!;
-    const login = await s.identity.logins.get(String(req.params['id']));
     // Someone else's login is "not found" to a non-admin: no hint that it exists.
-    if (!login || (user.role !== 'admin' && login.userId !== user.id)) throw new AirlockError('ERR_NOT_FOUND', 'no such login');
+    const id = await idParam(s, req, { table: 'logins', noun: 'login', ...(user.role === 'admin' ? {} : { visible: { column: 'user_id', value: user.id } }) });
+    const login = await s.identity.logins.get(id);
+    if (!login) throw new AirlockError('ERR_NOT_FOUND', 'no such login');
     const revoked = await s.identity.revokeLogin(login.id, actorOf(req), user.role === 'admin' && login.userId !== user.id ? 'revoked by admin' : 'logout');
     res.json({ login: publicLogin(revoked) });
   });

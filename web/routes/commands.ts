@@ -4,6 +4,8 @@ import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
+import { timeSpec } from '../query.js';
+import type { Clock } from '../../core/index.js';
 
 /**
  * Commands found in recordings by analysis, searchable across sessions: by
@@ -11,22 +13,23 @@ import { fromZod } from '../errors.js';
  * everyone's; an engineer only their own. A search reads recording content, so
  * it is audited.
  */
-const searchQuery = z.object({
-  q: z.string().min(1).max(200).optional(),
-  user: z.string().max(32).optional(),
-  target: z.string().max(63).optional(),
-  since: z.coerce.date().optional(),
-  until: z.coerce.date().optional(),
-  risky: z.enum(['true', 'false']).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
+const searchQuery = (clock: Clock) =>
+  z.object({
+    q: z.string().min(1).max(200).optional(),
+    user: z.string().max(32).optional(),
+    target: z.string().max(63).optional(),
+    since: timeSpec(clock).optional(),
+    until: timeSpec(clock).optional(),
+    risky: z.enum(['true', 'false']).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  });
 
 export function commandRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole(...ROLES));
 
   r.get('/', async (req, res) => {
-    const q = searchQuery.safeParse(req.query);
+    const q = searchQuery(s.clock).safeParse(req.query);
     if (!q.success) throw fromZod(q.error);
     const me = req.auth!.user;
     const { q: text, risky, ...rest } = q.data;

@@ -4,6 +4,7 @@ import { parseDuration, AirlockError } from '../../core/index.js';
 import type { WebDeps } from '../deps.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
+import { idParam } from '../ids.js';
 
 const newGrant = z.strictObject({
   user: z.string().min(1).max(32),
@@ -54,7 +55,7 @@ export function grantRoutes(s: WebDeps): Router {
   });
 
   r.post('/:id/revoke', requireRole('admin'), async (req, res) => {
-    const grant = await s.grants.revoke(String(req.params['id']), actorOf(req));
+    const grant = await s.grants.revoke(await idParam(s, req, { table: 'grants', noun: 'grant' }), actorOf(req));
     res.json({ grant });
   });
 

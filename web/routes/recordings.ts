@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { AirlockError } from '../../core/index.js';
+import type { Clock } from '../../core/index.js';
 import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { listSessionRows } from '../../gateway/index.js';
@@ -9,20 +9,24 @@ import type { RecordingRow } from '../../recordings/index.js';
 import { evidenceBundle } from '../../recordings/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
+import { idParam } from '../ids.js';
+import { timeSpec } from '../query.js';
+import { accessContext } from '../access-context.js';
 
 /**
  * Recordings. Auditors, approvers and admins read all; an engineer reads only
  * their own (never another engineer's). Every read of a recording's content —
  * download, evidence export, verification — is itself an audit event.
  */
-const listQuery = z.object({
-  user: z.string().max(32).optional(),
-  target: z.string().max(63).optional(),
-  session: z.string().uuid().optional(),
-  since: z.coerce.date().optional(),
-  until: z.coerce.date().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
+const listQuery = (clock: Clock) =>
+  z.object({
+    user: z.string().max(32).optional(),
+    target: z.string().max(63).optional(),
+    session: z.string().uuid().optional(),
+    since: timeSpec(clock).optional(),
+    until: timeSpec(clock).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  });
 
 const replayQuery = z.object({
   at: z.coerce.number().min(0).max(10 * 365 * 86_400).optional(),
@@ -37,10 +41,9 @@ export function recordingRoutes(s: WebDeps): Router {
 
   /** The recording, if this caller may see it; "not found" otherwise (no hint it exists). */
   const visible = async (req: Request): Promise<RecordingRow> => {
-    const row = await s.recordings.get(String(req.params['id']));
     const me = req.auth!.user;
-    if (me.role === 'engineer' && row.userName !== me.name) throw new AirlockError('ERR_NOT_FOUND', `no recording ${String(req.params['id'])}`);
-    return row;
+    const id = await idParam(s, req, { table: 'recordings', noun: 'recording', ...(me.role === 'engineer' ? { visible: { column: 'user_name', value: me.name } } : {}) });
+    return s.recordings.get(id);
   };
   const audited = (req: Request, action: string, row: RecordingRow, details: Record<string, unknown> = {}) => {
     const actor = actorOf(req);
@@ -48,7 +51,7 @@ export function recordingRoutes(s: WebDeps): Router {
   };
 
   r.get('/', async (req, res) => {
-    const q = listQuery.safeParse(req.query);
+    const q = listQuery(s.clock).safeParse(req.query);
     if (!q.success) throw fromZod(q.error);
     const me = req.auth!.user;
     const rows = await s.recordings.list({ ...q.data, ...(me.role === 'engineer' ? { user: me.name } : {}) });
@@ -85,7 +88,9 @@ export function recordingRoutes(s: WebDeps): Router {
   });
 
   r.get('/:id', async (req, res) => {
-    res.json({ recording: await visible(req) });
+    const recording = await visible(req);
+    const session = (await listSessionRows(s.db, { id: recording.sessionId }))[0];
+    res.json({ recording, access: await accessContext(s, session?.requestId ?? null) });
   });
 
   r.get('/:id/cast', async (req, res) => {

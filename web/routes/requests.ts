@@ -5,9 +5,10 @@ import { parseDuration, AirlockError } from '../../core/index.js';
 import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { denialError } from '../../approvals/index.js';
-import type { AccessRequest, RequestEvent } from '../../approvals/index.js';
+import type { RequestEvent } from '../../approvals/index.js';
 import { authenticate, requireRole, clientAddress } from '../auth.js';
 import { fromZod } from '../errors.js';
+import { idParam } from '../ids.js';
 
 /**
  * Break-glass requests. Engineers ask (and see their own); approvers and admins
@@ -49,10 +50,10 @@ export function requestRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity));
 
-  const mine = (req: Request, request: AccessRequest) => {
+  /** The request's full id from an id or prefix; an engineer only finds their own. */
+  const requestId = (req: Request) => {
     const me = req.auth!.user;
-    if (me.role === 'engineer' && request.userId !== me.id) throw new AirlockError('ERR_NOT_FOUND', `no request ${request.id}`);
-    return request;
+    return idParam(s, req, { table: 'access_requests', noun: 'request', ...(me.role === 'engineer' ? { visible: { column: 'user_id', value: me.id } } : {}) });
   };
 
   r.get('/', requireRole(...ROLES), async (req, res) => {
@@ -95,39 +96,39 @@ export function requestRoutes(s: WebDeps): Router {
     res.flushHeaders();
     res.write(': airlock request events\n\n');
     const send = (e: RequestEvent) => res.write(`event: ${e.type}\ndata: ${JSON.stringify({ request: e.request, actor: e.actor ?? null })}\n\n`);
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const ping = s.scheduler.every(15_000, () => res.write(': ping\n\n'));
     s.requests.on('event', send);
     req.on('close', () => {
-      clearInterval(ping);
+      ping.cancel();
       s.requests.off('event', send);
     });
   });
 
   r.get('/:id', requireRole(...ROLES), async (req, res) => {
-    res.json({ request: mine(req, await s.requests.get(String(req.params['id']))) });
+    res.json({ request: await s.requests.get(await requestId(req)) });
   });
 
   r.post('/:id/approve', requireRole('approver', 'admin'), async (req, res) => {
     const body = decision.safeParse(req.body ?? {});
     if (!body.success) throw fromZod(body.error);
     const { duration, ...rest } = body.data;
-    res.json({ request: await s.requests.approve(String(req.params['id']), req.auth!.user, { ...rest, durationMs: duration }) });
+    res.json({ request: await s.requests.approve(await requestId(req), req.auth!.user, { ...rest, durationMs: duration }) });
   });
 
   r.post('/:id/deny', requireRole('approver', 'admin'), async (req, res) => {
     const body = withComment.safeParse(req.body);
     if (!body.success) throw fromZod(body.error);
-    res.json({ request: await s.requests.deny(String(req.params['id']), req.auth!.user, body.data.comment) });
+    res.json({ request: await s.requests.deny(await requestId(req), req.auth!.user, body.data.comment) });
   });
 
   r.post('/:id/cancel', requireRole('engineer', 'admin'), async (req, res) => {
-    res.json({ request: await s.requests.cancel(String(req.params['id']), req.auth!.user) });
+    res.json({ request: await s.requests.cancel(await requestId(req), req.auth!.user) });
   });
 
   r.post('/:id/revoke', requireRole('approver', 'admin'), async (req, res) => {
     const body = withComment.safeParse(req.body);
     if (!body.success) throw fromZod(body.error);
-    res.json({ request: await s.requests.revoke(String(req.params['id']), req.auth!.user, body.data.comment) });
+    res.json({ request: await s.requests.revoke(await requestId(req), req.auth!.user, body.data.comment) });
   });
 
   return r;

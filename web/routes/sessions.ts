@@ -5,6 +5,8 @@ import type { WebDeps } from '../deps.js';
 import { listSessionRows } from '../../gateway/index.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
+import { idParam } from '../ids.js';
+import { accessContext } from '../access-context.js';
 
 const listQuery = z.object({
   user: z.string().max(32).optional(),
@@ -35,15 +37,15 @@ export function sessionRoutes(s: WebDeps): Router {
   });
 
   r.get('/:id', requireRole('admin', 'approver', 'auditor', 'engineer'), async (req, res) => {
-    const id = String(req.params['id']);
     const me = req.auth!.user;
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? (await listSessionRows(s.db, { id }))[0] : undefined;
-    if (!row || (me.role === 'engineer' && row.userName !== me.name)) throw new AirlockError('ERR_NOT_FOUND', 'no such session');
-    res.json({ session: { ...row, live: live(s, row.id) } });
+    const id = await idParam(s, req, { table: 'sessions', noun: 'session', ...(me.role === 'engineer' ? { visible: { column: 'user_name', value: me.name } } : {}) });
+    const row = (await listSessionRows(s.db, { id }))[0];
+    if (!row) throw new AirlockError('ERR_NOT_FOUND', 'no such session');
+    res.json({ session: { ...row, live: live(s, row.id), access: await accessContext(s, row.requestId) } });
   });
 
   r.post('/:id/terminate', requireRole('admin', 'approver'), async (req, res) => {
-    const id = String(req.params['id']);
+    const id = await idParam(s, req, { table: 'sessions', noun: 'session' });
     const body = z.strictObject({ reason: z.string().max(200).optional() }).safeParse(req.body ?? {});
     if (!body.success) throw fromZod(body.error);
     const actor = actorOf(req);

@@ -52,6 +52,7 @@ async function buildRecording(dir: string, key: RecordingKey): Promise<Built> {
     ids: { session, recording: randomUUID() },
     key,
     clock,
+    scheduler: clock,
     recordInput: false,
     flushBytes: 200,
     flushMs: 60_000,

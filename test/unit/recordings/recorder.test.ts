@@ -6,7 +6,6 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../../core/clock.js';
 import { Recorder } from '../../../recordings/recorder.js';
 import { CastWriter } from '../../../recordings/cast-writer.js';
@@ -16,7 +15,8 @@ import { keyFingerprint } from '../../../recordings/keys.js';
 import type { RecordingKey } from '../../../recordings/keys.js';
 import { parseCast } from '../../../recordings/asciicast.js';
 import { verifyChain } from '../../../recordings/integrity.js';
-import type { ChainEntry } from '../../../recordings/integrity.js';
+import type { ChainEntry, CheckpointEntry } from '../../../recordings/integrity.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let dir: string;
 let store: FileRecordingStore;
@@ -47,7 +47,9 @@ async function newRecorder(options: Partial<RecorderOptions> = {}) {
     },
     ids: { session, recording: randomUUID() },
     key,
+    // Its timers (flush, checkpoint, batch) run only when the test moves the clock.
     clock,
+    scheduler: clock,
     recordInput: false,
     flushMs: 60_000,
     checkpointMs: 60_000,
@@ -55,16 +57,21 @@ async function newRecorder(options: Partial<RecorderOptions> = {}) {
   });
   const read = () => readFileSync(join(dir, rel), 'utf8');
   const readChain = () => readFileSync(join(dir, rel + '.chain'), 'utf8');
-  return { rec, clock, rel, read, readChain, session };
+  const chain = () =>
+    readChain()
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => JSON.parse(l) as ChainEntry);
+  return { rec, clock, rel, read, readChain, chain, session };
 }
 
-/** A real FileHandle whose writes can be slowed down or made to fail. */
-function instrument(fh: FileHandle, behave: { delayMs?: number; fail?: Error; failSync?: Error } = {}) {
+/** A real FileHandle whose writes can be held up (until `held` settles) or made to fail. */
+function instrument(fh: FileHandle, behave: { held?: Promise<void>; fail?: Error; failSync?: Error } = {}) {
   const calls = { write: 0, datasync: 0, close: 0 };
   const handle = {
     async write(...args: unknown[]) {
       calls.write++;
-      if (behave.delayMs) await sleep(behave.delayMs);
+      if (behave.held) await behave.held;
       if (behave.fail) throw behave.fail;
       return (fh.write as (...a: unknown[]) => Promise<unknown>)(...args);
     },
@@ -162,22 +169,21 @@ describe('Recorder', () => {
   });
 
   it('gets small output to the file within flushMs, before close, with its chain entry', async () => {
-    const { rec, read, readChain } = await newRecorder({ flushMs: 100 });
+    const { rec, clock, read, chain } = await newRecorder({ flushMs: 100 });
     rec.output(Buffer.from('small'));
-    await sleep(400);
+    // The batch goes to the recording thread after 200 ms, with the flush ticks of 100 and 200 ms.
+    clock.advance(200);
+    await waitFor(() => rec.length > 0, { message: 'the first flush on disk' });
     const text = read();
     const cast = parseCast(text);
     expect(cast.header.version).toBe(2);
     expect(cast.events).toEqual([[0, 'o', 'small']]);
-    const chain = readChain()
-      .split('\n')
-      .filter((l) => l)
-      .map((l) => JSON.parse(l) as ChainEntry);
-    expect(chain).toEqual([expect.objectContaining({ t: 'range', i: 0, off: 0, len: Buffer.byteLength(text) })]);
+    expect(chain()).toEqual([expect.objectContaining({ t: 'range', i: 0, off: 0, len: Buffer.byteLength(text) })]);
     expect(rec.length).toBe(Buffer.byteLength(text));
     // More output later goes into a second range.
     rec.output(Buffer.from('more'));
-    await sleep(400);
+    clock.advance(200);
+    await waitFor(() => rec.length > Buffer.byteLength(text), { message: 'the second flush on disk' });
     expect(parseCast(read()).events.map((ev) => ev[2])).toEqual(['small', 'more']);
     const result = await rec.close();
     expect(result.entries).toBe(2);
@@ -186,24 +192,24 @@ describe('Recorder', () => {
   it('flushes as soon as flushBytes are waiting', async () => {
     const { rec, read } = await newRecorder({ flushBytes: 4096, flushMs: 60_000 });
     rec.output(Buffer.alloc(5000, 'a'));
-    await sleep(100);
+    // The clock does not move, so no timer runs: the size alone sends it to the disk.
+    await waitFor(() => rec.length > 0, { message: 'the flush on disk' });
     expect(parseCast(read()).events).toEqual([[0, 'o', 'a'.repeat(5000)]]);
     await rec.close();
   });
 
   it('writes signed checkpoints every checkpointMs and a final one at close', async () => {
-    const { rec, clock, read, readChain } = await newRecorder({ flushMs: 30, checkpointMs: 100 });
+    const { rec, clock, read, readChain, chain } = await newRecorder({ flushMs: 30, checkpointMs: 100 });
+    const checkpoints = () => chain().filter((e): e is CheckpointEntry => e.t === 'checkpoint');
     rec.output(Buffer.from('before the checkpoint'));
-    clock.advance(30_000);
-    await sleep(350);
-    const entries = readChain()
-      .split('\n')
-      .filter((l) => l)
-      .map((l) => JSON.parse(l) as ChainEntry);
-    const cps = entries.filter((e) => e.t === 'checkpoint');
-    expect(cps.length).toBeGreaterThanOrEqual(1);
-    expect(cps[0]).toMatchObject({ body: { final: false, length: Buffer.byteLength(read()), entries: 1 }, key: key.fingerprint });
+    clock.advance(100);
+    const [first] = await waitFor(() => checkpoints().length > 0 && checkpoints(), { message: 'the first checkpoint' });
+    expect(first).toMatchObject({ body: { final: false, length: Buffer.byteLength(read()), entries: 1 }, key: key.fingerprint });
+    clock.advance(100);
+    await waitFor(() => checkpoints().length > 1, { message: 'the second checkpoint' });
     const result = await rec.close();
+    // One per 100 ms the clock moved, then the final one: no more, no fewer.
+    expect(checkpoints().map((c) => c.body.final)).toEqual([false, false, true]);
     const report = verifyChain({ file: Buffer.from(read()), chainText: readChain(), keys: new Map([[key.fingerprint, key.publicKey]]), expect: result });
     expect(report.problems).toEqual([]);
     expect(report.final).toBe(true);
@@ -241,13 +247,15 @@ describe('Recorder', () => {
     const rel = `${randomUUID()}.cast`;
     const files = await store.create(rel);
     await files.cast.close();
+    const clock = new ManualClock(START);
     const rec = new Recorder({
       cast: await open('/dev/full', 'w'), // every write fails with ENOSPC
       chain: files.chain,
       header: { width: 80, height: 24, title: 't', env: {}, airlock: {} },
       ids: { session: randomUUID(), recording: randomUUID() },
       key,
-      clock: new ManualClock(START),
+      clock,
+      scheduler: clock,
       recordInput: false,
       flushBytes: 4096,
       highWater: 8192,
@@ -259,7 +267,7 @@ describe('Recorder', () => {
     for (let i = 0; i < 5; i++) rec.output(Buffer.alloc(5000, 'q')); // five flushes queued
     expect(rec.backlogged).toBe(true);
     await once(rec, 'drain');
-    await sleep(50);
+    await waitFor(() => failures.length > 0, { message: "the 'failed' event" });
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ code: 'ENOSPC', syscall: 'write' });
     expect(rec.failed).toBe(failures[0]);
@@ -316,17 +324,24 @@ describe('CastWriter', () => {
   });
 
   it('counts bytes as waiting for the disk until the slow disk has taken them', async () => {
-    const { writer, progress, read } = await newWriter({ cast: { delayMs: 50 } });
-    const t0 = Date.now();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { writer, chain, progress, read } = await newWriter({ cast: { held } });
     writer.output(START, Buffer.alloc(5000, 'z'));
     // Encoded at once, and past flushBytes: handed to the disk, not yet written.
     expect(progress).toHaveLength(1);
     expect(progress[0]).toMatchObject({ raw: 5000, length: 0 });
     expect(progress[0]?.backlog).toBeGreaterThan(5000);
-    await sleep(20);
+    let synced = false;
+    const checkpoint = writer.checkpoint(START).then(() => void (synced = true));
+    // While the disk holds the write, nothing more is reported, and nothing of the checkpoint happens.
+    for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
     expect(progress).toHaveLength(1);
-    await writer.checkpoint(START);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(chain.calls.write).toBe(0);
+    expect(synced).toBe(false);
+    release();
+    await checkpoint;
+    expect(chain.calls.datasync).toBe(1);
     expect(progress.at(-1)).toEqual({ raw: 0, backlog: 0, length: Buffer.byteLength(read()) });
     await writer.close(START);
   });

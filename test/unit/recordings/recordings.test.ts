@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../../core/clock.js';
 import { AirlockError } from '../../../core/errors.js';
 import { Recordings } from '../../../recordings/recordings.js';
@@ -15,6 +14,7 @@ import type { ChainEntry, RangeEntry } from '../../../recordings/integrity.js';
 import { engines } from '../../helpers/db.js';
 import { openTestServices } from '../../helpers/services.js';
 import type { TestServices } from '../../helpers/services.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const DAY = 86_400_000;
 
@@ -23,6 +23,7 @@ class FlakyStore implements RecordingStore {
   broken: NodeJS.ErrnoException | undefined;
   /** Recordings created while this is set write to /dev/full: every write fails with ENOSPC. */
   failWrites = false;
+  probes = 0;
   constructor(readonly inner: FileRecordingStore) {}
   get location() {
     return this.inner.location;
@@ -53,6 +54,7 @@ class FlakyStore implements RecordingStore {
     return this.inner.remove(relPath);
   }
   async probe() {
+    this.probes++;
     if (this.broken) throw this.broken;
     return this.inner.probe();
   }
@@ -63,14 +65,22 @@ const errno = (code: string, message: string): NodeJS.ErrnoException => Object.a
 describe.each(engines)('Recordings on %s', (engine) => {
   let s: TestServices;
   let clock: ManualClock;
+  /**
+   * The timers (recorders' flushes and checkpoints, the storage probe) run on a
+   * clock of their own: these tests move the date by minutes and days (a crash,
+   * retention) without meaning the recorders to tick through them.
+   */
+  let timers: ManualClock;
   let recordingsDir: string;
   let userId: string;
   const extra: Recordings[] = [];
 
   beforeEach(async () => {
     clock = new ManualClock(Date.UTC(2026, 0, 10, 9, 30));
+    timers = new ManualClock();
     s = await openTestServices(engine, {
       clock,
+      scheduler: timers,
       overrides: { 'recordings.retentionDays': { standard: 365, sensitive: 30, critical: 730 }, 'recordings.flushBytes': 4096 },
     });
     recordingsDir = join(s.dataDir, 'recordings');
@@ -239,8 +249,7 @@ describe.each(engines)('Recordings on %s', (engine) => {
       await a.recorder.checkpoint(false);
       const checkpointed = a.recorder.length;
       a.recorder.output(Buffer.alloc(5000, 'z')); // flushed, after the checkpoint
-      await sleep(100);
-      expect(a.recorder.length).toBeGreaterThan(checkpointed);
+      await waitFor(() => a.recorder.length > checkpointed, { message: 'the flush after the checkpoint' });
 
       clock.advance(60_000);
       expect(await s.recordings.markInterrupted()).toBe(2);
@@ -314,7 +323,7 @@ describe.each(engines)('Recordings on %s', (engine) => {
 
     beforeEach(() => {
       flaky = new FlakyStore(new FileRecordingStore(recordingsDir));
-      recordings = new Recordings({ db: s.db, audit: s.audit, clock, logger: s.logger, keys: s.recordingKeys, store: flaky, config: s.config });
+      recordings = new Recordings({ db: s.db, audit: s.audit, clock, scheduler: timers, logger: s.logger, keys: s.recordingKeys, store: flaky, config: s.config });
       extra.push(recordings);
     });
 
@@ -327,13 +336,13 @@ describe.each(engines)('Recordings on %s', (engine) => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(AirlockError);
-      expect(err).toMatchObject({ code: 'ERR_UNAVAILABLE', status: 503, message: 'airlock cannot record this session, so it will not run it' });
+      expect(err).toMatchObject({ code: 'ERR_RECORDING_UNAVAILABLE', status: 503, message: 'airlock cannot record this session, so it will not run it' });
       expect((err as Error).cause).toBe(flaky.broken);
       expect(recordings.healthy).toBe(false);
       expect(recordings.readiness()).toEqual({ ok: false, message: `recording storage failed: EACCES: permission denied, open '${recordingsDir}/2026/01/10/x.cast'` });
-      expect(() => recordings.assertHealthy()).toThrow(expect.objectContaining({ code: 'ERR_UNAVAILABLE' }));
+      expect(() => recordings.assertHealthy()).toThrow(expect.objectContaining({ code: 'ERR_RECORDING_UNAVAILABLE' }));
       // While unhealthy, new sessions are refused before touching the store.
-      await expect(recordings.start(startOf(await newSession()))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE', message: expect.stringContaining('cannot record sessions right now') });
+      await expect(recordings.start(startOf(await newSession()))).rejects.toMatchObject({ code: 'ERR_RECORDING_UNAVAILABLE', message: expect.stringContaining('cannot record sessions right now') });
       expect((await s.db.query('SELECT id FROM recordings')).rows).toEqual([]);
       const failed = await auditActions('recording.storage.failed');
       expect(failed).toHaveLength(1);
@@ -363,17 +372,33 @@ describe.each(engines)('Recordings on %s', (engine) => {
       expect((await recordings.get(live.id)).status).toBe('complete');
     });
 
+    it('probes a failed store every 3 s until it is writable again, then stops', async () => {
+      flaky.broken = errno('ENOSPC', 'no space left on device');
+      await expect(recordings.start(startOf(await newSession()))).rejects.toMatchObject({ code: 'ERR_RECORDING_UNAVAILABLE' });
+      flaky.broken = undefined;
+      timers.advance(2999);
+      expect(flaky.probes).toBe(0);
+      expect(recordings.healthy).toBe(false);
+      timers.advance(1);
+      expect(flaky.probes).toBe(1);
+      await waitFor(() => recordings.healthy, { message: 'the probe to find the store writable' });
+      expect(await auditActions('recording.storage.recovered')).toHaveLength(1);
+      timers.advance(60_000);
+      expect(flaky.probes).toBe(1);
+    });
+
     it('a write error in a live recording makes airlock unhealthy and the recording failed', async () => {
       flaky.failWrites = true;
       const live = await recordings.start(startOf(await newSession()));
       const failedEvent = new Promise((resolve) => live.recorder.once('failed', resolve));
       live.recorder.output(Buffer.alloc(5000, 'f')); // past flushBytes: written now
       expect(await failedEvent).toMatchObject({ code: 'ENOSPC', message: 'ENOSPC: no space left on device, write' });
-      await sleep(50); // the failure handler updates health, audit and row
+      // The failure handler updates health, then the audit, then the row.
+      await waitFor(async () => (await recordings.get(live.id)).status === 'failed', { message: 'the recording row marked failed' });
       expect(recordings.healthy).toBe(false);
       expect(recordings.readiness()).toEqual({ ok: false, message: 'recording storage failed: ENOSPC: no space left on device, write' });
       expect((await recordings.get(live.id)).status).toBe('failed');
-      await expect(recordings.start(startOf(await newSession()))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+      await expect(recordings.start(startOf(await newSession()))).rejects.toMatchObject({ code: 'ERR_RECORDING_UNAVAILABLE' });
       await live.finish();
       const row = await recordings.get(live.id);
       expect(row.status).toBe('failed');

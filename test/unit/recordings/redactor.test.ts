@@ -3,7 +3,6 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { InputRedactor, REDACTED } from '../../../recordings/redactor.js';
 import { Recorder } from '../../../recordings/recorder.js';
 import { FileRecordingStore } from '../../../recordings/store.js';
@@ -205,10 +204,12 @@ describe('Recorder input events', () => {
       ids: { session: randomUUID(), recording: randomUUID() },
       key: key(),
       clock,
+      scheduler: clock,
       recordInput: true,
       flushMs: 20,
       checkpointMs: 60_000,
     });
+    // Moving the clock runs the flush ticks (every 20 ms) that decide typed keys whose echo window passed.
     const step = (ms: number) => clock.advance(ms);
     // "sudo -k ls" typed and echoed key by key.
     for (const ch of 'sudo ls') {
@@ -227,7 +228,6 @@ describe('Recorder input events', () => {
       step(120);
     }
     step(WINDOW);
-    await sleep(80); // a few flush ticks see the windows passed
     rec.input(Buffer.from('\r'));
     step(5);
     rec.output(Buffer.from('\r\nbin  etc  home\r\n$ '));
