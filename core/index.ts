@@ -22,3 +22,5 @@ export { inertText } from './inert-text.js';
 export { parseTimeSpec, TIME_SPEC_HELP } from './time-spec.js';
 export { resolveId, uuidRange, isUuid, MIN_ID_PREFIX } from './ids.js';
 export type { IdLookup } from './ids.js';
+export { SigningKeyStore } from './signing-keys.js';
+export type { KeyPurpose, StoredKey, NewKey } from './signing-keys.js';

@@ -1,4 +1,4 @@
-import type { AuditLog, Clock, Config, Db, Logger, Vault } from '../core/index.js';
+import type { AuditLog, Clock, Config, Db, Logger, SigningKeyStore, Vault } from '../core/index.js';
 import { AirlockError, isAirlockError } from '../core/index.js';
 import { Logins } from './logins.js';
 import type { Login } from './logins.js';
@@ -20,6 +20,8 @@ export interface IdentityDeps {
   audit: AuditLog;
   clock: Clock;
   vault: Vault;
+  /** Where the API token and SSH CA keys live (shared with the recording key). */
+  keys: SigningKeyStore;
   config: Pick<Config, 'auth' | 'tokens'>;
   logger: Logger;
 }
@@ -76,9 +78,9 @@ export class Identity {
   constructor(private readonly deps: IdentityDeps) {
     this.users = new Users(deps.db, deps.audit, deps.clock, deps.vault);
     this.logins = new Logins(deps.db, deps.clock);
-    this.tokens = new TokenService(deps.db, deps.vault, deps.clock, deps.config);
+    this.tokens = new TokenService(deps.keys, deps.clock, deps.config);
     this.throttle = new Throttle(deps.clock, deps.config.auth);
-    this.ca = new SshCa(deps.db, deps.vault, deps.clock, deps.config);
+    this.ca = new SshCa(deps.keys, deps.clock, deps.config);
   }
 
   async init(): Promise<void> {

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { Clock, Config, Db, Vault } from '../core/index.js';
+import type { Clock, Config, KeyPurpose, SigningKeyStore } from '../core/index.js';
 import { AirlockError } from '../core/index.js';
 import { ed25519Blob, rawEd25519, signCertificate } from './ssh-cert.js';
 import { sshFingerprint } from './ssh-wire.js';
@@ -12,8 +12,7 @@ import { sshFingerprint } from './ssh-wire.js';
  * older ones keep verifying until every certificate they signed has expired
  * (maxLoginTtl after they stopped signing).
  */
-const PURPOSE = 'ssh-user-ca';
-const context = (kid: string) => `airlock:ssh-ca:${kid}`;
+const PURPOSE: KeyPurpose = 'ssh-user-ca';
 
 export interface CaKey {
   kid: string;
@@ -36,8 +35,7 @@ export class SshCa {
   #keys: CaKey[] = [];
 
   constructor(
-    private readonly db: Db,
-    private readonly vault: Vault,
+    private readonly store: SigningKeyStore,
     private readonly clock: Clock,
     private readonly config: Pick<Config, 'auth'>,
   ) {}
@@ -48,22 +46,9 @@ export class SshCa {
   }
 
   async reload(): Promise<void> {
-    const rows = (
-      await this.db.query<{ kid: string; public_jwk: { x: string }; private_enc: string; created_at: Date; retired_at: Date | null }>(
-        'SELECT kid, public_jwk, private_enc, created_at, retired_at FROM signing_keys WHERE purpose = $1 ORDER BY created_at',
-        [PURPOSE],
-      )
-    ).rows;
-    this.#keys = rows.map((r) => {
-      const raw = Buffer.from(r.public_jwk.x, 'base64url');
-      return {
-        kid: r.kid,
-        raw,
-        blob: ed25519Blob(raw),
-        privateKey: createPrivateKey(this.vault.decrypt(r.private_enc, context(r.kid)).toString('utf8')),
-        createdAt: r.created_at,
-        retiredAt: r.retired_at,
-      };
+    this.#keys = (await this.store.list(PURPOSE)).map((k) => {
+      const raw = Buffer.from(String(k.publicJwk['x']), 'base64url');
+      return { kid: k.kid, raw, blob: ed25519Blob(raw), privateKey: createPrivateKey(k.privateText), createdAt: k.createdAt, retiredAt: k.retiredAt };
     });
   }
 
@@ -71,15 +56,8 @@ export class SshCa {
   async rotate(): Promise<string> {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const kid = randomUUID();
-    const now = this.clock.now();
     const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-    await this.db.transaction(async (tx) => {
-      await tx.query('UPDATE signing_keys SET retired_at = $2 WHERE purpose = $1 AND retired_at IS NULL', [PURPOSE, now]);
-      await tx.query(
-        'INSERT INTO signing_keys (kid, purpose, alg, public_jwk, private_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-        [kid, PURPOSE, 'Ed25519', JSON.stringify(publicKey.export({ format: 'jwk' })), this.vault.encrypt(pem, context(kid)), now],
-      );
-    });
+    await this.store.rotate(PURPOSE, { kid, alg: 'Ed25519', publicJwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown>, privateText: pem });
     await this.reload();
     return publicKeyLineOf(rawEd25519(publicKey));
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, generateKeyPair, exportJWK, importJWK, errors as joseErrors } from 'jose';
 import type { JWK, CryptoKey, JWTPayload, JWTHeaderParameters } from 'jose';
-import type { Clock, Config, Db, Vault } from '../core/index.js';
+import type { Clock, Config, KeyPurpose, SigningKeyStore } from '../core/index.js';
 import { AirlockError } from '../core/index.js';
 
 /**
@@ -19,7 +19,7 @@ import { AirlockError } from '../core/index.js';
  */
 const ALG = 'EdDSA';
 const TYP = 'at+jwt';
-const PURPOSE = 'api-token';
+const PURPOSE: KeyPurpose = 'api-token';
 
 export interface TokenClaims {
   /** user id */
@@ -32,14 +32,6 @@ export interface TokenClaims {
   exp: number;
 }
 
-interface KeyRow {
-  kid: string;
-  public_jwk: JWK;
-  private_enc: string;
-  created_at: Date;
-  retired_at: Date | null;
-}
-
 interface LoadedKey {
   kid: string;
   publicKey: CryptoKey;
@@ -48,15 +40,12 @@ interface LoadedKey {
   retiredAt: Date | null;
 }
 
-const context = (kid: string) => `airlock:signing-key:${kid}`;
-
 export class TokenService {
   #keys = new Map<string, LoadedKey>();
   #lastReload = 0;
 
   constructor(
-    private readonly db: Db,
-    private readonly vault: Vault,
+    private readonly store: SigningKeyStore,
     private readonly clock: Clock,
     private readonly config: Pick<Config, 'tokens' | 'auth'>,
   ) {}
@@ -68,16 +57,14 @@ export class TokenService {
   }
 
   async reload(): Promise<void> {
-    const rows = (await this.db.query<KeyRow>('SELECT * FROM signing_keys WHERE purpose = $1 ORDER BY created_at', [PURPOSE])).rows;
     const keys = new Map<string, LoadedKey>();
-    for (const row of rows) {
-      const privateJwk = JSON.parse(this.vault.decrypt(row.private_enc, context(row.kid)).toString('utf8')) as JWK;
-      keys.set(row.kid, {
-        kid: row.kid,
-        publicKey: (await importJWK(row.public_jwk, ALG)) as CryptoKey,
-        privateKey: (await importJWK(privateJwk, ALG)) as CryptoKey,
-        createdAt: row.created_at,
-        retiredAt: row.retired_at,
+    for (const stored of await this.store.list(PURPOSE)) {
+      keys.set(stored.kid, {
+        kid: stored.kid,
+        publicKey: (await importJWK(stored.publicJwk as JWK, ALG)) as CryptoKey,
+        privateKey: (await importJWK(JSON.parse(stored.privateText) as JWK, ALG)) as CryptoKey,
+        createdAt: stored.createdAt,
+        retiredAt: stored.retiredAt,
       });
     }
     this.#keys = keys;
@@ -90,14 +77,7 @@ export class TokenService {
     const kid = randomUUID();
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
     const privateJwk = await exportJWK(privateKey);
-    const now = this.clock.now();
-    await this.db.transaction(async (tx) => {
-      await tx.query('UPDATE signing_keys SET retired_at = $2 WHERE purpose = $1 AND retired_at IS NULL', [PURPOSE, now]);
-      await tx.query(
-        'INSERT INTO signing_keys (kid, purpose, alg, public_jwk, private_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-        [kid, PURPOSE, ALG, JSON.stringify(publicJwk), this.vault.encrypt(JSON.stringify(privateJwk), context(kid)), now],
-      );
-    });
+    await this.store.rotate(PURPOSE, { kid, alg: ALG, publicJwk, privateText: JSON.stringify(privateJwk) });
     await this.reload();
     return kid;
   }

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { Clock, Db, Vault } from '../core/index.js';
+import type { KeyPurpose, SigningKeyStore } from '../core/index.js';
 
 /**
  * The recording key: Ed25519, kept in the database sealed under the master key
@@ -8,8 +8,7 @@ import type { Clock, Db, Vault } from '../core/index.js';
  * check a recording's signed checkpoints without airlock (recordings/integrity.ts
  * documents the format).
  */
-const PURPOSE = 'recording';
-const context = (kid: string) => `airlock:recording-key:${kid}`;
+const PURPOSE: KeyPurpose = 'recording';
 
 export interface RecordingKey {
   kid: string;
@@ -27,35 +26,25 @@ export function keyFingerprint(publicKey: KeyObject): string {
 export class RecordingKeys {
   #keys: RecordingKey[] = [];
 
-  constructor(
-    private readonly db: Db,
-    private readonly vault: Vault,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly store: SigningKeyStore) {}
 
   async init(): Promise<void> {
     await this.#load();
     if (this.#keys.length === 0) {
       const { privateKey } = generateKeyPairSync('ed25519');
-      const kid = randomUUID();
-      const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-      await this.db.query(
-        `INSERT INTO signing_keys (kid, purpose, alg, public_jwk, private_enc, created_at) VALUES ($1, $2, 'Ed25519', $3, $4, $5)`,
-        [kid, PURPOSE, JSON.stringify(createPublicKey(privateKey).export({ format: 'jwk' })), this.vault.encrypt(pem, context(kid)), this.clock.now()],
-      );
+      const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' }) as Record<string, unknown>;
+      await this.store.rotate(PURPOSE, { kid: randomUUID(), alg: 'Ed25519', publicJwk, privateText: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
       await this.#load();
     }
   }
 
+  /** Newest first: the first signs. */
   async #load(): Promise<void> {
-    const rows = (
-      await this.db.query<{ kid: string; private_enc: string }>('SELECT kid, private_enc FROM signing_keys WHERE purpose = $1 ORDER BY created_at DESC', [PURPOSE])
-    ).rows;
-    this.#keys = rows.map((r) => {
-      const privateKey = createPrivateKey(this.vault.decrypt(r.private_enc, context(r.kid)).toString('utf8'));
+    this.#keys = (await this.store.list(PURPOSE)).reverse().map((k) => {
+      const privateKey = createPrivateKey(k.privateText);
       const publicKey = createPublicKey(privateKey);
       return {
-        kid: r.kid,
+        kid: k.kid,
         privateKey,
         publicKey,
         fingerprint: keyFingerprint(publicKey),

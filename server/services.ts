@@ -1,4 +1,4 @@
-import { AuditLog, systemClock, systemScheduler, insecureSettings, openDatabase, checkMasterKey, createVault, loadMasterKey } from '../core/index.js';
+import { AuditLog, SigningKeyStore, systemClock, systemScheduler, insecureSettings, openDatabase, checkMasterKey, createVault, loadMasterKey } from '../core/index.js';
 import type { Clock, Config, Db, Logger, Scheduler, Vault } from '../core/index.js';
 import type { GatewayDeps } from '../gateway/index.js';
 import type { WebDeps } from '../web/index.js';
@@ -45,7 +45,8 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
   try {
     await checkMasterKey(db, vault);
     const audit = new AuditLog(db, clock);
-    const identity = new Identity({ db, audit, clock, vault, config, logger });
+    const keys = new SigningKeyStore(db, vault, clock);
+    const identity = new Identity({ db, audit, clock, vault, keys, config, logger });
     await identity.init();
     const targets = new Targets(db, audit, clock, vault);
     const grants = new Grants(db, audit, clock);
@@ -53,7 +54,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const policy = new AccessPolicy(targets, grants, requests);
     const notifier = new Notifier({ config, logger, clock, scheduler, identity, audit });
     const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
-    const recordingKeys = new RecordingKeys(db, vault, clock);
+    const recordingKeys = new RecordingKeys(keys);
     await recordingKeys.init();
     const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
     const recordings = new Recordings({ db, audit, clock, scheduler, logger, keys: recordingKeys, store, config });

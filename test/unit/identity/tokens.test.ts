@@ -3,6 +3,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { SignJWT, generateKeyPair, importJWK, decodeProtectedHeader, decodeJwt, base64url } from 'jose';
 import type { JWK, JWTPayload, JWTHeaderParameters, CryptoKey } from 'jose';
 import { ManualClock } from '../../../core/clock.js';
+import { SigningKeyStore } from '../../../core/index.js';
 import { AirlockError } from '../../../core/errors.js';
 import type { ErrorCode } from '../../../core/errors.js';
 import { currentTotp } from '../../../identity/index.js';
@@ -219,7 +220,7 @@ describe.each(engines)('API tokens on %s', (engine) => {
   });
 
   it('picks up a key rotated by another node', async () => {
-    const otherNode = new TokenService(s.db, s.vault, clock, s.config);
+    const otherNode = new TokenService(new SigningKeyStore(s.db, s.vault, clock), clock, s.config);
     await otherNode.init();
     const newKid = await otherNode.rotate();
     const token = await otherNode.sign({ sub: good.user.id, jti: good.login.id, name: 'alice', role: 'engineer', exp: claims.exp as number });
