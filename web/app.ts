@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import type { WebDeps } from './deps.js';
 import { publicMessage } from '../core/index.js';
 import { errorHandler, notFound } from './errors.js';
+import { homePage } from './home.js';
 import { authRoutes } from './routes/auth.js';
 import { userRoutes } from './routes/users.js';
 import { auditRoutes } from './routes/audit.js';
@@ -40,6 +41,8 @@ export function createApp(s: WebDeps, options: AppOptions = {}): Express {
     res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
     next();
   });
+
+  app.get('/', homePage);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
