@@ -74,11 +74,3 @@ export async function startSshd(options: { extraConfig?: string; hostKeyType?: s
     },
   };
 }
-
-export async function waitFor(cond: () => boolean, timeoutMs: number, message: () => string): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(message());
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -4,6 +4,7 @@ import type * as XtermHeadless from '@xterm/headless';
 import { parseCast } from '../../recordings/index.js';
 import type { RecordingRow } from '../../recordings/index.js';
 import { startGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
 import { TmuxSsh } from '../helpers/tmux.js';
 
@@ -47,16 +48,17 @@ describe('analysis of real sessions', () => {
   afterAll(() => g?.stop());
 
   const analysed = async (): Promise<RecordingRow> => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const rows = await g.services.recordings.list();
-      const done = rows.find((r) => r.kind === 'terminal' && r.analysisStatus === 'done');
-      if (done) return done;
-      const failed = rows.find((r) => r.analysisStatus === 'failed');
-      if (failed) throw new Error(`analysis failed: ${failed.analysisError}`);
-      if (Date.now() > deadline) throw new Error(`not analysed: ${JSON.stringify(rows.map((r) => [r.status, r.analysisStatus]))}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    let failed: RecordingRow | undefined;
+    const done = await waitFor(
+      async () => {
+        const rows = await g.services.recordings.list();
+        failed = rows.find((r) => r.analysisStatus === 'failed');
+        return failed ?? rows.find((r) => r.kind === 'terminal' && r.analysisStatus === 'done');
+      },
+      { timeoutMs: 30_000, message: 'the terminal recording to be analysed' },
+    );
+    if (failed) throw new Error(`analysis failed: ${failed.analysisError}`);
+    return done;
   };
 
   it('finds the commands as the terminal showed them, flags risky ones, and replays from any point', async () => {

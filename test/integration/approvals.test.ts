@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
 import { TmuxSsh } from '../helpers/tmux.js';
+import { waitFor } from '../helpers/wait.js';
 import { engines } from '../helpers/db.js';
 import { openTestServices } from '../helpers/services.js';
 import type { TestServices } from '../helpers/services.js';
@@ -26,15 +27,8 @@ describe('break-glass in the SSH session', () => {
   });
   afterAll(() => g?.stop());
 
-  const waitPending = async (): Promise<AccessRequest> => {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const [r] = await g.services.requests.list({ status: 'pending' });
-      if (r) return r;
-      if (Date.now() > deadline) throw new Error('no pending request appeared');
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  };
+  const waitPending = (): Promise<AccessRequest> =>
+    waitFor(async () => (await g.services.requests.list({ status: 'pending' }))[0], { timeoutMs: 15_000, message: 'a pending request' });
 
   it('asks in the terminal, waits, and continues to the target in the same session once approved; revoking ends it', async () => {
     const t = new TmuxSsh(g.ssh, 'alice@s1', { password: 'alice-correct-horse-1', totp: g.totp(g.alice.totp.secret) });

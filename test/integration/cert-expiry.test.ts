@@ -79,7 +79,8 @@ describe.each(engines)('live revocation and expiry on %s', (engine) => {
     await g.services.identity.revokeLogin(one.r.login.id, system, 'revoked by admin');
     await expectEnded(s1, t0, 'your login was ended (revoked by admin)');
     expect(await sessionRow(one.r.login.id)).toMatchObject({ status: 'terminated', end_reason: 'your login was ended (revoked by admin)' });
-    // Two more sweeps: the other login's session is untouched.
+    // Two more sweeps: the other login's session is untouched. A fixed wait, on
+    // purpose: it shows that something does NOT happen (the watch runs every second).
     await new Promise((resolve) => setTimeout(resolve, 2000));
     expect(s2.stderr()).not.toContain('your login was ended');
     expect(g.services.sessions.list().map((s) => s.loginId)).toEqual([two.r.login.id]);

@@ -165,6 +165,15 @@ describe.each(engines)('the CLI a new user meets, on %s', (engine) => {
   });
 });
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `airlock serve` with its stdout on a terminal, through util-linux `script`. */
 function serveOnTerminal(sb: CliSandbox): { child: ChildProcess; output: () => string } {
   const env = { ...baseEnv(), ...sb.env, AIRLOCK_LOG_LEVEL: 'info', AIRLOCK_HOME: sb.home('tty') };
@@ -192,10 +201,11 @@ describe('logs', () => {
       expect(out).not.toMatch(/\{"level":/);
     } finally {
       // script runs airlock in a session of its own: stop airlock itself (its pid is in the
-      // embedded database's lock file), then script goes with it.
+      // embedded database's lock file) and wait until it has exited; then script goes with it.
       const lock = join(sb.dataDir, 'db', 'airlock.lock');
-      if (existsSync(lock)) process.kill(Number(readFileSync(lock, 'utf8')), 'SIGTERM');
-      await waitFor(() => !existsSync(lock), { timeoutMs: 30_000, message: 'the terminal server to stop' }).catch((err: Error) => {
+      const pid = Number(readFileSync(lock, 'utf8'));
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => !alive(pid), { timeoutMs: 30_000, message: 'the terminal server to exit' }).catch((err: Error) => {
         throw new Error(`${err.message}; it printed:\n${tty.output()}`);
       });
       tty.child.kill('SIGTERM');

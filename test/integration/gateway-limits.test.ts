@@ -136,6 +136,7 @@ describe('gateway limits before login', () => {
       const port = g.server.sshAddress.port;
       const flood = await Promise.all(Array.from({ length: 200 }, (_, i) => rawConnect(port, `127.0.1.${i + 1}`)));
       try {
+        // A fixed wait, on purpose: it shows that none of them is dropped meanwhile.
         await new Promise((r) => setTimeout(r, 300));
         // Each address is within its own limits: all of them are held open.
         expect(flood.filter((c) => c.closedAfter !== undefined)).toHaveLength(0);

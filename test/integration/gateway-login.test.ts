@@ -222,6 +222,8 @@ describe.each(engines)('gateway login and relay on %s', (engine) => {
       await expect
         .poll(() => (id = g.services.sessions.list().find((x) => !before.has(x.id) && x.bytesOut > 0)?.id), { timeout: 10_000, interval: 20 })
         .toBeDefined();
+      // A fixed wait, on purpose: this shows that something does NOT happen (the
+      // transfer does not run ahead of a reader that is not reading).
       await new Promise((r) => setTimeout(r, 1500));
       const stalled = g.services.sessions.list().find((x) => x.id === id)?.bytesOut ?? 0;
       // Only the SSH windows and pipe buffers are in flight, not the transfer.

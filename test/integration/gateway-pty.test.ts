@@ -5,6 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ALICE_PASSWORD, startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Whether a process with exactly this command line runs on this machine. */
+function running(command: string): boolean {
+  try {
+    execFileSync('pgrep', ['-fx', command], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Interactive shells through airlock under a real pseudo-terminal: tmux runs the
@@ -106,15 +117,19 @@ describe('gateway interactive shell (tmux)', () => {
     expect(before).toMatch(/^\/dev\/pts\/\d+$/m);
     expect(before).toMatch(/^TERM=(screen|tmux)/m);
 
+    // A resize reaches the target's terminal a moment later: ask until it has.
+    const untilSize = (cols: number, rows: number) =>
+      waitFor(
+        async () => {
+          tmux('send-keys', '-t', session, 'clear; echo "size=$(stty size)"', 'Enter');
+          return waitForScreen(session, new RegExp(`^size=${rows} ${cols}$`, 'm'), 1000).catch(() => undefined);
+        },
+        { message: `the target to see ${cols}x${rows}` },
+      );
     tmux('resize-window', '-t', session, '-x', '100', '-y', '30');
-    await new Promise((r) => setTimeout(r, 300));
-    tmux('send-keys', '-t', session, 'clear; stty size', 'Enter');
-    await waitForScreen(session, /^30 100$/m);
-
+    await untilSize(100, 30);
     tmux('resize-window', '-t', session, '-x', '132', '-y', '43');
-    await new Promise((r) => setTimeout(r, 300));
-    tmux('send-keys', '-t', session, 'clear; echo "size=$(stty size)"', 'Enter');
-    await waitForScreen(session, /^size=43 132$/m);
+    await untilSize(132, 43);
 
     tmux('send-keys', '-t', session, 'exit 3', 'Enter');
     expect(await exitCode(exitFile)).toBe(3);
@@ -129,8 +144,9 @@ describe('gateway interactive shell (tmux)', () => {
   it('passes Ctrl-C to the remote foreground command, not to the session', async () => {
     const { session, exitFile } = startSsh('alice@t1');
     await waitForScreen(session, /\$ $/m);
-    tmux('send-keys', '-t', session, 'sleep 600', 'Enter');
-    await new Promise((r) => setTimeout(r, 500));
+    tmux('send-keys', '-t', session, 'sleep 6011', 'Enter');
+    // The target runs on this machine: wait until the command really runs there.
+    await waitFor(() => running('sleep 6011'), { message: 'sleep to run on the target' });
     tmux('send-keys', '-t', session, 'C-c');
     // bash reports the interrupted command's status: 128 + SIGINT.
     tmux('send-keys', '-t', session, 'echo "after=$?"', 'Enter');

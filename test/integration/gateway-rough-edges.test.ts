@@ -78,13 +78,11 @@ describe('the rough edges of the SSH side', () => {
   });
 
   it('an approver is told once that the role does not open SSH sessions, and the connection ends', async () => {
-    const started = Date.now();
     const r = await g.ssh.run('olivia@t1', ['true'], { password: 'olivia-password-1', totp: g.totp((await g.services.identity.users.resetMfa('olivia', admin)).totp.secret) });
     expect(r.code).toBe(255);
     expect(r.stderr).toContain('the approver role may not open SSH sessions');
     expect(r.stderr).not.toContain('wrong user name, password');
     expect(r.stderr.match(/may not open SSH sessions/g)).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('a port forward without a grant names the cause', async () => {

@@ -79,6 +79,7 @@ function exchange(port: number, line: string): Promise<string> {
       s.destroy();
       resolve(got);
     };
+    // Not a sleep: the most this waits for the service's line before giving up.
     const timer = setTimeout(done, 3000);
     s.on('data', (d: Buffer) => {
       got += d.toString();

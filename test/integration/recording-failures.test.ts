@@ -1,13 +1,14 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCliSandbox, oathtool, parseJson } from '../helpers/cli.js';
 import type { CliSandbox } from '../helpers/cli.js';
 import { startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
 import { SshClient } from '../helpers/ssh-client.js';
-import { startSshd, waitFor } from '../helpers/sshd.js';
+import { startSshd } from '../helpers/sshd.js';
+import { waitFor } from '../helpers/wait.js';
 import type { Sshd } from '../helpers/sshd.js';
 
 /** The promises that hold when things go wrong: crash, full disk, huge output. */
@@ -44,8 +45,12 @@ describe('recording when things go wrong', () => {
       totp: oathtool(alice.totp.secret),
       timeoutMs: 30_000,
     });
-    // Let it run past a few checkpoints, then kill the server outright.
-    await new Promise((r) => setTimeout(r, 4000));
+    // Let it run past a few checkpoints (their lines in the chain file on disk), then kill the server outright.
+    const checkpoints = () => {
+      const chain = readdirSync(join(sb.dataDir, 'recordings'), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.cast.chain'));
+      return chain ? (readFileSync(join(sb.dataDir, 'recordings', chain), 'utf8').match(/"t":"checkpoint"/g) ?? []).length : 0;
+    };
+    await waitFor(() => checkpoints() >= 3, { timeoutMs: 20_000, message: 'three signed checkpoints on disk' });
     process.kill(server.pid, 'SIGKILL');
     const r = await session;
     expect(r.code).not.toBe(0);
@@ -112,7 +117,7 @@ describe('recording when things go wrong', () => {
     expect(audit.length).toBeGreaterThan(0);
 
     execFileSync('mount', ['-o', 'remount,size=64m', mount]);
-    await waitFor(() => g.services.recordings.healthy, 10_000, () => 'recording storage did not recover');
+    await waitFor(() => g.services.recordings.healthy, { message: 'recording storage to recover' });
     expect((await ready()).status).toBe('ready');
     const ok = await g.asAlice('alice@t1', ['echo works-again']);
     expect(ok.code).toBe(0);
@@ -140,7 +145,6 @@ describe('recording when things go wrong', () => {
     clearInterval(sampler);
     expect(code).toBe(0);
     const [rec] = await g.services.recordings.list();
-    await waitFor(() => true, 0, () => '');
     expect(rec!.length ?? (await g.services.recordings.read(rec!)).length).toBeGreaterThan(200_000_000);
     const grownMiB = (peak - base) / 1024 / 1024;
     // Buffering the session would cost well over 400 MiB (bytes plus strings); a
