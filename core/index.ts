@@ -1,5 +1,4 @@
-export { AirlockError, isAirlockError, isErrorCode, publicMessage, toAirlockError } from './errors.js';
-export type { ErrorCode, AirlockErrorOptions } from './errors.js';
+export * from './pure.js';
 export { systemClock, systemScheduler, ManualClock } from './clock.js';
 export type { Clock, Scheduler, Timer } from './clock.js';
 export { createLogger, silentLogger } from './logger.js';
@@ -15,11 +14,7 @@ export type { AuditEvent, AuditInput, AuditOutcome, ChainReport } from './audit.
 export { createVault, loadMasterKey, checkMasterKey, parseMasterKey } from './vault.js';
 export type { Vault } from './vault.js';
 export { constantTimeEqual } from './secrets.js';
-export { canonicalJson } from './canonical-json.js';
-export { parseDuration, formatDuration } from './duration.js';
 export { VERSION } from './version.js';
-export { inertText } from './inert-text.js';
-export { parseTimeSpec, TIME_SPEC_HELP } from './time-spec.js';
 export { resolveId, uuidRange, isUuid, MIN_ID_PREFIX } from './ids.js';
 export type { IdLookup } from './ids.js';
 export { SigningKeyStore } from './signing-keys.js';

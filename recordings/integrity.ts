@@ -1,6 +1,6 @@
 import { createHash, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { canonicalJson } from '../core/index.js';
+import { canonicalJson } from '../core/pure.js';
 
 /**
  * The integrity chain beside each recording (FILE.chain, JSON lines). A recording

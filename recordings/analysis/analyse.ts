@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Terminal as HeadlessTerminal } from '@xterm/headless';
 import type { SerializeAddon as Serializer } from '@xterm/addon-serialize';
-import { AirlockError } from '../../core/index.js';
+import { AirlockError } from '../../core/pure.js';
 import { risksOf } from '../risk-rules.js';
 import type { Risk } from '../risk-rules.js';
 import { checkHeader, isBlank, isEvent, LineSplitter, parseJson, parseSize } from './cast-reader.js';

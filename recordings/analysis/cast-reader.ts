@@ -1,4 +1,4 @@
-import { AirlockError } from '../../core/index.js';
+import { AirlockError } from '../../core/pure.js';
 
 /**
  * Reading an asciicast v2 file (recordings/asciicast.ts) as it streams in: lines
