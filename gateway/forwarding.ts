@@ -80,7 +80,7 @@ export class Forwarding {
       return this.host.refused('tcpip-forward', { bind: `${bind.bindAddr}:${bind.bindPort}` });
     }
     if (name === 'cancel-tcpip-forward') {
-      link.client.unforwardIn(bind.bindAddr, bind.bindPort, (err) => (err ? reject?.() : accept?.()));
+      link.client.unforwardIn(bind.bindAddr, bind.bindPort, this.host.guard.wrap('cancel-tcpip-forward', (err: Error | null | undefined) => (err ? reject?.() : accept?.())));
       return;
     }
     this.#listenForwarded(link);
@@ -102,13 +102,19 @@ export class Forwarding {
     link.client.on(
       'tcp connection',
       this.host.guard.wrap('forwarded-tcpip', (details, acceptT, rejectT) => {
-        this.conn.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, ch) => {
-          if (err) return rejectT();
-          relayTcp(ch, acceptT(), (toEngineer, toTarget) => {
-            link.session.bytesOut += toEngineer;
-            link.session.bytesIn += toTarget;
-          });
-        });
+        this.conn.forwardOut(
+          details.destIP,
+          details.destPort,
+          details.srcIP,
+          details.srcPort,
+          this.host.guard.wrap('forwarded-tcpip open', (err: Error | undefined, ch) => {
+            if (err) return rejectT();
+            relayTcp(ch, acceptT(), (toEngineer, toTarget) => {
+              link.session.bytesOut += toEngineer;
+              link.session.bytesIn += toTarget;
+            });
+          }),
+        );
       }),
     );
   }

@@ -50,10 +50,10 @@ export class SshGateway {
         keepaliveInterval: ssh.keepaliveInterval,
         keepaliveCountMax: ssh.keepaliveCountMax,
       },
-      (client, info) => this.#onConnection(client, info),
+      (client, info) => this.#guarded(client, () => this.#onConnection(client, info)),
     );
     this.#server.on('error', (err: Error) => deps.logger.error({ err }, 'ssh listener error'));
-    this.#tcp = createServer((socket) => this.#onSocket(socket));
+    this.#tcp = createServer((socket) => this.#guarded(socket, () => this.#onSocket(socket)));
     this.#tcp.on('error', (err: Error) => deps.logger.error({ err }, 'ssh listener error'));
   }
 
@@ -135,6 +135,25 @@ export class SshGateway {
       settle();
       this.#connections.delete(connection);
     });
+  }
+
+  /**
+   * The listener's own handlers, before a connection has its Guard
+   * (gateway/guard.ts): a throw drops that one socket and is logged; the
+   * listener and every other connection go on.
+   */
+  #guarded(conn: Socket | Connection, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'ssh listener failed on one connection; dropping it');
+      try {
+        if ('destroy' in conn) conn.destroy();
+        else conn.end();
+      } catch {
+        /* already gone */
+      }
+    }
   }
 
   /** Why a new connection from this source is refused, or undefined to admit it. */
