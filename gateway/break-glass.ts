@@ -56,11 +56,18 @@ export async function breakGlass(deps: GatewayDeps, ch: ServerChannel, user: Use
       ask = err.code === 'ERR_REASON_REQUIRED' ? 'reason' : 'ticket';
     }
   }
-  const approvers = (await deps.identity.users.list({ role: 'approver', status: 'active' })).filter((u) => u.id !== user.id).map((u) => u.name);
-  ch.write(
-    `airlock: request ${request.id.slice(0, 8)} sent; approvers: ${approvers.join(', ') || 'none active!'}.\r\n` +
-      `airlock: waiting here; Ctrl-C cancels the request.\r\n`,
-  );
+  try {
+    const approvers = (await deps.identity.users.list({ role: 'approver', status: 'active' })).filter((u) => u.id !== user.id).map((u) => u.name);
+    if (!ch.readable) throw new AirlockError('ERR_APPROVAL_ABANDONED', 'disconnected');
+    ch.write(
+      `airlock: request ${request.id.slice(0, 8)} sent; approvers: ${approvers.join(', ') || 'none active!'}.\r\n` +
+        `airlock: waiting here; Ctrl-C cancels the request.\r\n`,
+    );
+  } catch (err) {
+    // Nobody is waiting for this request any more: it must not sit pending for approvers.
+    await requests.cancel(request.id, user).catch(() => undefined);
+    throw err;
+  }
   return waitForDecision(deps, ch, user, request);
 }
 

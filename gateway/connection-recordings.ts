@@ -1,4 +1,5 @@
 import type { PseudoTtyInfo } from 'ssh2';
+import { AirlockError } from '../core/index.js';
 import type { Logger } from '../core/index.js';
 import type { LiveRecording, Recordings } from '../recordings/index.js';
 import type { TargetLink } from './target-link.js';
@@ -13,6 +14,8 @@ export class ConnectionRecordings {
   readonly #live = new Set<LiveRecording>();
   readonly #sealing: Array<Promise<void>> = [];
   #index = 0;
+  /** finishAll() ran: the connection is closing, and a recording started now is sealed at once. */
+  #closed = false;
 
   constructor(
     private readonly deps: { recordings: Recordings; logger: Logger },
@@ -39,6 +42,11 @@ export class ConnectionRecordings {
     });
     if (scope.requestId) rec.recorder.marker(`break-glass approval ${scope.requestId}, access until ${session.expiresAt.toISOString()}`);
     this.#live.add(rec);
+    if (this.#closed) {
+      // The engineer went away while this one was being created: nothing will use it.
+      this.finish(rec);
+      throw new AirlockError('ERR_ACCESS_ENDED', 'the connection closed');
+    }
     rec.recorder.once('failed', this.onFailed);
     return rec;
   }
@@ -56,6 +64,7 @@ export class ConnectionRecordings {
 
   /** Seals what is still open and waits until every recording is sealed. */
   async finishAll(): Promise<void> {
+    this.#closed = true;
     for (const rec of [...this.#live]) this.finish(rec);
     await Promise.allSettled(this.#sealing);
   }

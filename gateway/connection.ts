@@ -1,5 +1,5 @@
 import type { AcceptConnection, Connection, RejectConnection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
-import { AirlockError, toAirlockError } from '../core/index.js';
+import { AirlockError, inertText, toAirlockError } from '../core/index.js';
 import type { LiveRecording } from '../recordings/index.js';
 import type { ChannelHost, Terminal } from './channel-host.js';
 import { ChannelBudget } from './channel-limits.js';
@@ -213,7 +213,7 @@ export class GatewayConnection implements ChannelHost {
       terminal.ch.write(`\r\nairlock: ${choice} is critical: it needs a fresh verification code.\r\n`);
       const code = await readLine(terminal.ch, 'Verification code: ', { scheduler, echo: false, maxLength: 16, timeoutMs: 120_000 });
       terminal.ch.pause();
-      if (code === undefined) throw new AirlockError('ERR_CANCELLED', 'no verification code given');
+      if (code === undefined) throw new AirlockError('ERR_OTP_INVALID', 'no verification code was given');
       await this.deps.identity.verifyTotp(who.user.name, code, this.source, 'ssh');
       chosen = { ...chosen, method: 'certificate+totp' };
     }
@@ -224,13 +224,16 @@ export class GatewayConnection implements ChannelHost {
   /** Break-glass in the terminal; on approval the same connection links again. */
   async #askApproval(p: Extract<Phase, { kind: 'approval' }>, terminal: Terminal): Promise<void> {
     const { target, login } = p.needed;
-    const outcome = await breakGlass(this.deps, terminal.ch, p.who.user, target, login, this.source);
-    if (this.#phase !== p) return;
-    if (!outcome.approved) {
-      p.waiting = undefined; // a later channel may ask again
-      throw outcome.error;
+    let approved = false;
+    try {
+      const outcome = await breakGlass(this.deps, terminal.ch, p.who.user, target, login, this.source);
+      if (this.#phase !== p) return;
+      if (!outcome.approved) throw outcome.error;
+      approved = true;
+      this.#startLinking(p.who, target.name, login);
+    } finally {
+      if (!approved) p.waiting = undefined; // a later channel may ask again
     }
-    this.#startLinking(p.who, target.name, login);
   }
 
   // ------------------------------------------------------------ channels
@@ -322,12 +325,17 @@ export class GatewayConnection implements ChannelHost {
 
   // ------------------------------------------------------------ ending
 
-  /** Writes a line to every open channel of the engineer (warnings). */
+  /**
+   * Writes a line to every open channel of the engineer (warnings, why a session
+   * ends). Messages may quote what someone typed (a revoke comment, a terminate
+   * reason), so they are made inert for the terminal here, for every caller.
+   */
   notify(message: string): void {
-    this.#recordings.marker(`airlock: ${message}`);
+    const line = inertText(message, { max: 500 });
+    this.#recordings.marker(`airlock: ${line}`);
     for (const ch of this.#channels) {
       try {
-        ch.stderr.write(`\r\nairlock: ${message}\r\n`);
+        ch.stderr.write(`\r\nairlock: ${line}\r\n`);
       } catch {
         /* gone */
       }

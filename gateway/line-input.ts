@@ -18,6 +18,8 @@ export interface ReadLineOptions {
 export function readLine(ch: ServerChannel, prompt: string, options: ReadLineOptions): Promise<string | undefined> {
   const max = options.maxLength ?? 200;
   const echo = options.echo ?? true;
+  // Closed while the caller was busy (a database lookup before the prompt): nobody to ask.
+  if (!ch.readable) return Promise.resolve(undefined);
   ch.write(prompt);
   return new Promise((resolve) => {
     // Bytes, decoded as UTF-8 at the end: a reason may say "données" or "→".

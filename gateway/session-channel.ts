@@ -136,6 +136,7 @@ async function startChannel(
   } catch (err) {
     return host.deny(ch, err, nl);
   }
+  if (!ch.writable) return host.finishRecording(rec); // the engineer closed it meanwhile
   state.recorder = rec.recorder;
   const { session } = link;
   const window = pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height, modes: pty.modes } : undefined;
@@ -167,6 +168,12 @@ async function startChannel(
     });
     removeRelay = host.addRelay(relay);
   });
-  if (kind === 'shell') link.client.shell(window ?? false, { env }, opened);
-  else link.client.exec(command as string, { env, ...(window ? { pty: window } : {}) }, opened);
+  try {
+    if (kind === 'shell') link.client.shell(window ?? false, { env }, opened);
+    else link.client.exec(command as string, { env, ...(window ? { pty: window } : {}) }, opened);
+  } catch (err) {
+    // ssh2 throws at once when the target connection is already gone.
+    host.finishRecording(rec);
+    host.deny(ch, new AirlockError('ERR_TARGET_UNREACHABLE', 'the connection to the target is gone', { cause: err }), nl);
+  }
 }

@@ -34,38 +34,45 @@ export async function startSftp(host: ChannelHost, ok: AcceptConnection<ServerCh
   } catch (err) {
     return host.deny(ch, err, '\n');
   }
+  if (!ch.writable) return host.finishRecording(rec); // the engineer closed it meanwhile
   const { session } = link;
   const { deps } = host;
-  link.client.subsys(
-    'sftp',
-    host.guard.wrap('sftp subsystem', (err: Error | undefined, targetCh) => {
-      if (err) {
-        host.finishRecording(rec);
-        return host.deny(ch, new AirlockError('ERR_TARGET_REFUSED', 'the target refused SFTP', { cause: err }), '\n');
-      }
-      host.channelOpened(session, { kind: 'sftp' });
-      const observer = new SftpObserver(
-        (op) => {
-          deps.sessions.addFileOp(session, op);
-          rec.recorder.marker(JSON.stringify({ sftp: op }));
-          deps.logger.info({ session: session.id, user: session.userName, target: session.targetName, ...op }, 'sftp file operation');
-        },
-        (reason) => deps.logger.warn({ session: session.id, reason }, 'sftp observation stopped'),
-      );
-      relayChannel(ch, targetCh, {
-        onInput: (d) => {
-          session.bytesIn += d.length;
-          observer.request(d);
-        },
-        onOutput: (d) => {
-          session.bytesOut += d.length;
-          observer.response(d);
-        },
-        onClosed: () => {
-          observer.end();
+  try {
+    link.client.subsys(
+      'sftp',
+      host.guard.wrap('sftp subsystem', (err: Error | undefined, targetCh) => {
+        if (err) {
           host.finishRecording(rec);
-        },
-      });
-    }),
-  );
+          return host.deny(ch, new AirlockError('ERR_TARGET_REFUSED', 'the target refused SFTP', { cause: err }), '\n');
+        }
+        host.channelOpened(session, { kind: 'sftp' });
+        const observer = new SftpObserver(
+          (op) => {
+            deps.sessions.addFileOp(session, op);
+            rec.recorder.marker(JSON.stringify({ sftp: op }));
+            deps.logger.info({ session: session.id, user: session.userName, target: session.targetName, ...op }, 'sftp file operation');
+          },
+          (reason) => deps.logger.warn({ session: session.id, reason }, 'sftp observation stopped'),
+        );
+        relayChannel(ch, targetCh, {
+          onInput: (d) => {
+            session.bytesIn += d.length;
+            observer.request(d);
+          },
+          onOutput: (d) => {
+            session.bytesOut += d.length;
+            observer.response(d);
+          },
+          onClosed: () => {
+            observer.end();
+            host.finishRecording(rec);
+          },
+        });
+      }),
+    );
+  } catch (err) {
+    // ssh2 throws at once when the target connection is already gone.
+    host.finishRecording(rec);
+    host.deny(ch, new AirlockError('ERR_TARGET_UNREACHABLE', 'the connection to the target is gone', { cause: err }), '\n');
+  }
 }

@@ -38,6 +38,8 @@ export interface AuthDeps {
 
 /** Offered after "none": certificates first, then password + code. */
 const METHODS = ['publickey', 'keyboard-interactive'] as const;
+/** Plain keys a client may offer per allowed attempt (an agent with several keys tries each). */
+const PROBES_PER_ATTEMPT = 4;
 
 export class SshAuth {
   /** A certificate accepted as first factor, awaiting a fresh code (critical targets). */
@@ -45,6 +47,11 @@ export class SshAuth {
   /** A valid certificate of a role that may not use SSH: said on the next keyboard-interactive round. */
   #roleRefused: { role: string; username: string } | undefined;
   #failures = 0;
+  #exhausted = false;
+  /** Unsigned plain-key queries ("would this key do?"). */
+  #probes = 0;
+  /** Failures already audited on this connection, by user and reason: repeats are counted, not written again. */
+  readonly #audited = new Map<string, number>();
 
   constructor(
     private readonly deps: AuthDeps,
@@ -55,6 +62,8 @@ export class SshAuth {
   ) {}
 
   async handle(ctx: AuthContext): Promise<void> {
+    // Out of attempts and hanging up: what the client still sends meanwhile gets nothing, and no audit row.
+    if (this.#exhausted) return ctx.reject([]);
     if (ctx.method === 'none') return ctx.reject([...METHODS]);
     // A changed user name abandons any half-finished login (CVE-2023-48712).
     if (this.#pendingCert && this.#pendingCert.username !== ctx.username) this.#pendingCert = undefined;
@@ -85,14 +94,17 @@ export class SshAuth {
       source: this.source,
     });
     if (!check.ok) {
-      // Plain keys probed by a client are not worth an audit row; anything signed,
-      // or any certificate that fails, is.
-      if (ctx.signature || check.reason !== 'not_a_certificate') {
-        const reason = check.reason === 'not_a_certificate' ? 'publickey_not_accepted' : `certificate_${check.reason}`;
-        await this.#auditFailure(spec.user, reason, { method: 'publickey', code: check.error.code });
+      // A client offering the plain keys it has (unsigned queries) is normal and
+      // not worth an audit row, but it is bounded. A certificate that fails, or
+      // anything signed, counts as a failed attempt, signed or not: otherwise one
+      // connection could send thousands of queries, each an audit row.
+      if (!ctx.signature && check.reason === 'not_a_certificate') {
+        if (++this.#probes > this.deps.config.ssh.maxAuthAttempts * PROBES_PER_ATTEMPT) return this.#tooMany(ctx);
+        return ctx.reject([...METHODS]);
       }
-      if (ctx.signature) return this.#reject(ctx);
-      return ctx.reject([...METHODS]);
+      const reason = check.reason === 'not_a_certificate' ? 'publickey_not_accepted' : `certificate_${check.reason}`;
+      await this.#auditFailure(spec.user, reason, { method: 'publickey', code: check.error.code, signed: Boolean(ctx.signature) });
+      return this.#reject(ctx);
     }
     if (!ctx.signature) return ctx.accept(); // "this key would do": the signed request follows
     const { user, login } = check;
@@ -101,6 +113,7 @@ export class SshAuth {
       // Publickey has no way to say why; the keyboard-interactive round that
       // OpenSSH tries next says it, instead of "wrong password" three times.
       this.#roleRefused = { role: user.role, username: ctx.username };
+      this.#failures++;
       return ctx.reject(['keyboard-interactive']);
     }
     if (spec.target && (await this.#wantsFreshCode(spec.target))) {
@@ -193,18 +206,35 @@ export class SshAuth {
   #reject(ctx: AuthContext, message?: string): void {
     this.#failures++;
     const finish = () => {
+      if (this.#failures >= this.deps.config.ssh.maxAuthAttempts) return this.#tooMany(ctx);
       ctx.reject([...METHODS]);
-      if (this.#failures >= this.deps.config.ssh.maxAuthAttempts) {
-        this.deps.logger.info({ source: this.source }, 'too many authentication attempts; disconnecting');
-        this.guard.audit({ action: 'auth.ssh.too_many_attempts', outcome: 'failure', source: this.source, details: { attempts: this.#failures } });
-        this.conn.end();
-      }
     };
     if (message && ctx.method === 'keyboard-interactive') ctx.prompt([], 'airlock', `airlock: ${message}`, finish);
     else finish();
   }
 
-  #auditFailure(name: string, reason: string, details: Record<string, unknown> = {}): Promise<unknown> {
+  /** The connection used up its attempts: one audit row with what was repeated, then hang up. */
+  #tooMany(ctx: AuthContext): void {
+    ctx.reject([]);
+    if (this.#exhausted) return;
+    this.#exhausted = true;
+    this.deps.logger.info({ source: this.source, failures: this.#failures, probes: this.#probes }, 'too many authentication attempts; disconnecting');
+    const repeated = Object.fromEntries([...this.#audited].filter(([, n]) => n > 1));
+    this.guard.audit({
+      action: 'auth.ssh.too_many_attempts',
+      outcome: 'failure',
+      source: this.source,
+      details: { attempts: this.#failures, probes: this.#probes, ...(Object.keys(repeated).length ? { repeated } : {}) },
+    });
+    this.conn.end();
+  }
+
+  /** One audit row per user and reason on a connection; repeats are counted and reported by #tooMany. */
+  async #auditFailure(name: string, reason: string, details: Record<string, unknown> = {}): Promise<unknown> {
+    const key = `${name}:${reason}`;
+    const seen = this.#audited.get(key) ?? 0;
+    this.#audited.set(key, seen + 1);
+    if (seen > 0) return;
     return this.deps.audit.record({
       action: 'auth.login.failed',
       outcome: 'failure',

@@ -95,22 +95,29 @@ export async function openTargetLink(deps: GatewayDeps, req: LinkRequest, hooks:
     throw new AirlockError('ERR_ACCESS_ENDED', 'the engineer disconnected');
   }
   const approvalEnds = scope.until !== undefined && scope.until < req.login.expiresAt;
-  const session = await sessions.start(
-    {
-      userId: user.id,
-      userName: user.name,
-      targetId: scope.target.id,
-      targetName: scope.target.name,
-      login: scope.login,
-      source,
-      loginId: req.login.id,
-      loginKind: req.login.kind,
-      expiresAt: approvalEnds ? (scope.until as Date) : req.login.expiresAt,
-      expiresWith: approvalEnds ? 'approval' : 'login',
-      ...(scope.requestId ? { requestId: scope.requestId } : {}),
-    },
-    hooks,
-  );
+  let session: LiveSession;
+  try {
+    session = await sessions.start(
+      {
+        userId: user.id,
+        userName: user.name,
+        targetId: scope.target.id,
+        targetName: scope.target.name,
+        login: scope.login,
+        source,
+        loginId: req.login.id,
+        loginKind: req.login.kind,
+        expiresAt: approvalEnds ? (scope.until as Date) : req.login.expiresAt,
+        expiresWith: approvalEnds ? 'approval' : 'login',
+        ...(scope.requestId ? { requestId: scope.requestId } : {}),
+      },
+      hooks,
+    );
+  } catch (err) {
+    // No session row (the database or the audit chain failed): no connection to the target either.
+    client.end();
+    throw err;
+  }
   client.on('error', (err) => logger.debug({ err: err.message, session: session.id }, 'target connection error'));
   client.on('close', () => hooks.targetClosed());
   return { ok: true, link: { client, scope, session } };

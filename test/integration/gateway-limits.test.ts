@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import ssh2 from 'ssh2';
+import { generateEd25519, plainEd25519, rawEd25519, signCertificate } from '../../identity/index.js';
 import { startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
 
@@ -107,9 +110,56 @@ describe('gateway limits before login', () => {
       expect(reasons).toHaveLength(6);
       const events = await g.services.audit.list({ afterSeq: seq, limit: 1000 });
       expect(events.filter((e) => e.action === 'auth.ssh.too_many_attempts')).toEqual([
-        expect.objectContaining({ outcome: 'failure', source: '127.0.0.1', details: { attempts: 6 } }),
+        expect.objectContaining({ outcome: 'failure', source: '127.0.0.1', details: { attempts: 6, probes: 0 } }),
       ]);
       expect(events.filter((e) => e.action === 'auth.login.succeeded')).toEqual([]);
+    });
+
+    it('unsigned publickey queries count: one connection cannot write an audit row per query, nor query forever', async () => {
+      const seq = (await g.services.audit.list({ newest: true, limit: 1 }))[0]?.seq ?? 0;
+      const { publicKey, privateKey } = generateEd25519('flood');
+      // A certificate from a CA airlock does not know: parses, fails, and is never signed for.
+      const ca = generateKeyPairSync('ed25519');
+      const cert = signCertificate(
+        { publicKey: plainEd25519(Buffer.from(publicKey.split(' ')[1] as string, 'base64')) as Buffer, serial: 7n, keyId: 'x', principals: ['bob'], validAfter: new Date(0), validBefore: new Date(Date.now() + 3_600_000) },
+        ca.privateKey,
+        rawEd25519(ca.publicKey),
+      );
+      const offered = async (key: Parameters<typeof ssh2.utils.parseKey>[0] | ssh2.ParsedKey, tries: number) => {
+        let queries = 0;
+        const ended = await new Promise<'closed' | 'exhausted'>((resolve) => {
+          const c = new ssh2.Client();
+          c.on('error', () => {});
+          c.on('close', () => resolve(queries >= tries ? 'exhausted' : 'closed'));
+          c.connect({
+            host: '127.0.0.1',
+            port: g.server.sshAddress.port,
+            username: 'bob@t1',
+            hostVerifier: () => true,
+            authHandler: (_methods, _partial, next) => {
+              if (++queries > tries) return next(false as never);
+              next({ type: 'publickey', username: 'bob@t1', key } as never);
+            },
+          });
+        });
+        return { ended, queries };
+      };
+      const certKey = ssh2.utils.parseKey(privateKey) as ssh2.ParsedKey;
+      // ssh2 sends the key it is given; give it the certificate as the public half.
+      Object.assign(certKey, { type: 'ssh-ed25519-cert-v01@openssh.com', getPublicSSH: () => cert });
+      const certs = await offered(certKey, 500);
+      expect(certs.ended).toBe('closed');
+      expect(certs.queries).toBeLessThanOrEqual(7); // six attempts, then the door closes
+      const plain = await offered(privateKey, 500);
+      expect(plain.ended).toBe('closed');
+      expect(plain.queries).toBeLessThanOrEqual(6 * 4 + 2); // the refusal that ends it, and the reply ssh2 asks for after it
+      const events = await g.services.audit.list({ afterSeq: seq, limit: 1000 });
+      // One row for the repeated certificate failure, not one per query; each connection's end audited once.
+      expect(events.filter((e) => e.action === 'auth.login.failed').map((e) => e.details['reason'])).toEqual(['certificate_unknown_ca']);
+      expect(events.filter((e) => e.action === 'auth.ssh.too_many_attempts').map((e) => e.details)).toEqual([
+        { attempts: 6, probes: 0, repeated: { 'bob:certificate_unknown_ca': 6 } },
+        { attempts: 0, probes: 25 },
+      ]);
     });
 
     it('a flood of 200 idle connections from one address does not stop a real login from another', async () => {

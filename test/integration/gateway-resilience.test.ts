@@ -4,6 +4,8 @@ import { startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
 import { engines } from '../helpers/db.js';
 import { TmuxSsh } from '../helpers/tmux.js';
+import { waitFor } from '../helpers/wait.js';
+import { execFileSync } from 'node:child_process';
 
 /**
  * One engineer's login hitting a database failure must end that connection
@@ -14,6 +16,7 @@ import { TmuxSsh } from '../helpers/tmux.js';
 describe.each(engines)('a failure in one connection on %s', (engine) => {
   let g: GatewayHarness;
   let failLogins = false;
+  let failSessions = false;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
@@ -24,7 +27,10 @@ describe.each(engines)('a failure in one connection on %s', (engine) => {
     // and code were accepted, inside the keyboard-interactive callback.
     const db = g.services.db as Db & Record<string, unknown>;
     const wrap = (q: Queryable): Queryable => ({
-      query: (sql, params) => (failLogins && sql.startsWith('INSERT INTO logins') ? Promise.reject(new Error('injected: connection to the database was lost')) : q.query(sql, params)),
+      query: (sql, params) =>
+        (failLogins && sql.startsWith('INSERT INTO logins')) || (failSessions && sql.trimStart().startsWith('INSERT INTO sessions'))
+          ? Promise.reject(new Error('injected: connection to the database was lost'))
+          : q.query(sql, params),
       exec: (sql) => q.exec(sql),
     });
     const transaction = db.transaction.bind(db);
@@ -64,4 +70,22 @@ describe.each(engines)('a failure in one connection on %s', (engine) => {
       live.kill();
     }
   });
+
+  it('a session row that cannot be written: the engineer is told in general terms, and airlock hangs up on the target', async () => {
+    failSessions = true;
+    const r = await g.asAlice('alice@t1', ['echo', 'never']);
+    failSessions = false;
+    expect(r.code).toBe(1);
+    expect(r.stdout.toString()).toBe('');
+    expect(r.stderr).toContain('airlock: airlock could not do that; the error was logged');
+    expect(r.stderr).not.toContain('injected');
+    // No connection from airlock to the target is left open.
+    await waitFor(() => !established(g.sshd.port), { message: 'airlock to close its connection to the target' });
+    expect(unhandled).toEqual([]);
+  });
 });
+
+/** Whether any TCP connection to this local port is established (ss from iproute2). */
+function established(port: number): boolean {
+  return execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${port} )`], { encoding: 'utf8' }).trim() !== '';
+}

@@ -129,6 +129,20 @@ describe('the rough edges of the SSH side', () => {
     }
   });
 
+  it('why a session ends reaches the terminal inert, whatever the approver typed', async () => {
+    const t = new TmuxSsh(g.ssh, 'alice@t1', { password: 'alice-correct-horse-1', totp: g.totp(g.alice.totp.secret), width: 200 });
+    try {
+      await t.waitFor(/\$\s*$/m);
+      const [live] = g.services.sessions.list();
+      expect(g.services.sessions.terminate(live!.id, 'session terminated by olivia: \x1b[2J\x1b]52;c;cm0gLXJmIH4K\x07gone')).toBe(true);
+      await t.waitFor('SSH-EXIT=');
+      const screen = t.screen();
+      expect(screen).toContain('session terminated by olivia: \\u001b[2J\\u001b]52;c;cm0gLXJmIH4K\\u0007gone');
+    } finally {
+      t.kill();
+    }
+  });
+
   it('expiry says how to get access again', async () => {
     const { k, r, cert } = await issueCert(g, dir, 'expiring', { ttlMs: 120_000 });
     const t = new TmuxSsh(g.ssh, 'alice@t1', { baseArgs: interactive(certArgs(g, k.key, cert)) });
