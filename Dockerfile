@@ -8,7 +8,8 @@
 # master key outside it in production: mount it read-only and set
 # AIRLOCK_MASTER_KEY_FILE. For PostgreSQL set AIRLOCK_DATABASE_URL. The web API is
 # plain HTTP (airlock warns about that off loopback): put a TLS proxy in front.
-# Probes: GET /healthz (alive) and GET /readyz (database reachable) on port 8080.
+# Probes: GET /healthz (alive) and GET /readyz (ready or not; admins read why at
+# GET /api/v1/readiness) on port 8080.
 
 # ---- build: dev dependencies, TypeScript, then drop the dev dependencies
 FROM node:20-bookworm-slim AS build
@@ -22,7 +23,9 @@ COPY package.json package-lock.json ./
 # sources copied below; the dependencies' install scripts run in "npm rebuild".
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
+# The native SSH crypto binding must exist: without it ssh2 falls back to JavaScript at half the speed.
 RUN npm rebuild --no-audit --no-fund \
+ && node -e "process.exit(require('ssh2/lib/protocol/crypto.js').bindingAvailable ? 0 : 1)" \
  && npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateEd25519 } from '../identity/index.js';
+import { FASTEST_CIPHERS } from '../gateway/index.js';
 import { airlockHome } from './client.js';
 
 /**
@@ -59,6 +60,8 @@ export function writeSshFiles(options: {
       `  UserKnownHostsFile ${files.knownHosts}`,
       '  StrictHostKeyChecking yes',
       '  PreferredAuthentications publickey,keyboard-interactive',
+      // Stock OpenSSH would pick aes128-ctr + HMAC here; GCM is the fast path (gateway/algorithms.ts).
+      `  Ciphers ${FASTEST_CIPHERS.join(',')}`,
       '  ForwardAgent no',
       '',
     ].join('\n');

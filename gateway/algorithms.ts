@@ -28,11 +28,18 @@ export const HARDENED: Algorithms = {
 };
 
 /**
- * The front door offers AES-GCM only: OpenSSH clients prefer aes128-ctr over GCM
- * once chacha20 is gone, and CTR with a separate HMAC costs throughput on every
- * session. Every OpenSSH since 6.2 (and PuTTY since 0.76) speaks GCM.
+ * The front door: AES-GCM first, and AES-CTR with SHA-2 HMACs (encrypt-and-MAC,
+ * never EtM) for clients without GCM, so that paramiko 2.12 (Ansible's paramiko
+ * connection, Netmiko, many MSP scripts) gets in: it has neither GCM nor
+ * chacha20 and no strict kex. Neither mode is open to Terrapin. The client's
+ * order decides (RFC 4253 §7.1): stock OpenSSH prefers aes128-ctr to GCM once
+ * chacha20 is not offered, and so does PuTTY 0.78, so the ssh_config that
+ * `airlock login` writes pins GCM (cli/ssh-files.ts).
  */
-export const FRONT_DOOR: Algorithms = { ...HARDENED, cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'], serverHostKey: ['ssh-ed25519'] };
+export const FRONT_DOOR: Algorithms = { ...HARDENED, serverHostKey: ['ssh-ed25519'] };
+
+/** What a client can be pinned to for the fastest path here (the ssh_config `Ciphers` line). */
+export const FASTEST_CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'] as const;
 
 /** Host key algorithms to ask a target for, so it presents the key type we pinned. */
 export function hostKeyAlgorithmsFor(keyType: string): Algorithms['serverHostKey'] {

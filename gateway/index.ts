@@ -9,3 +9,6 @@ export type { GatewayDeps } from './deps.js';
 export { scanHostKey, connectTarget } from './connector.js';
 export { parseSshUser } from './ssh-user.js';
 export { SessionWatch } from './session-watch.js';
+export { sshCryptoPath } from './crypto-path.js';
+export type { SshCryptoPath } from './crypto-path.js';
+export { FASTEST_CIPHERS } from './algorithms.js';

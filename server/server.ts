@@ -1,6 +1,6 @@
 import { createApp, startWebServer } from '../web/index.js';
 import type { WebServer } from '../web/index.js';
-import { SshGateway, SessionWatch, loadOrCreateHostKey } from '../gateway/index.js';
+import { SshGateway, SessionWatch, loadOrCreateHostKey, sshCryptoPath } from '../gateway/index.js';
 import type { SshGatewayAddress } from '../gateway/index.js';
 import type { Services } from './services.js';
 import { VERSION } from '../core/index.js';
@@ -36,7 +36,9 @@ export async function startServer(services: Services): Promise<RunningServer> {
   const hostKey = loadOrCreateHostKey(config.dataDir);
   const ssh = new SshGateway(services, hostKey);
   const sshAddress = await ssh.listen(config.ssh.listen);
-  logger.info({ address: `${sshAddress.host}:${sshAddress.port}`, fingerprint: hostKey.fingerprint }, 'ssh gateway listening');
+  const crypto = sshCryptoPath();
+  logger.info({ address: `${sshAddress.host}:${sshAddress.port}`, fingerprint: hostKey.fingerprint, crypto: crypto.native ? 'native' : 'javascript' }, 'ssh gateway listening');
+  if (!crypto.native) logger.warn(`SLOW SSH CRYPTO: ${crypto.detail}`);
   const watch = new SessionWatch({
     sessions: services.sessions,
     identity: services.identity,
@@ -53,8 +55,13 @@ export async function startServer(services: Services): Promise<RunningServer> {
 
   const app = createApp(services, {
     version: VERSION,
-    readiness: { recordings: async () => services.recordings.readiness() },
+    readiness: {
+      recordings: async () => services.recordings.readiness(),
+      // Works either way; the details tell an admin which.
+      sshCrypto: async () => ({ ok: true, message: crypto.detail }),
+    },
     status: () => ({
+      sshCrypto: crypto.native ? 'native' : 'javascript (slow: npm rebuild ssh2 cpu-features)',
       ssh: `${sshAddress.host}:${sshAddress.port}`,
       sshHostKey: hostKey.fingerprint,
       sshHostKeyLine: hostKey.publicKeyLine,

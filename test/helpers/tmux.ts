@@ -16,7 +16,15 @@ export class TmuxSsh {
   constructor(
     private readonly client: SshClient,
     dest: string,
-    options: SshRunOptions & { width?: number; height?: number; remote?: string[]; /** Replaces the client's keyboard-interactive-only options (certificate logins). */ baseArgs?: string[] },
+    options: SshRunOptions & {
+      width?: number;
+      height?: number;
+      remote?: string[];
+      /** Replaces the client's keyboard-interactive-only options (certificate logins). */
+      baseArgs?: string[];
+      /** Another client instead of ssh (plink, psftp): the whole command line. */
+      command?: string[];
+    },
   ) {
     this.socket = join(client.dir, `tmux-${randomBytes(4).toString('hex')}`);
     const script = join(client.dir, `run-${randomBytes(4).toString('hex')}.sh`);
@@ -27,7 +35,7 @@ export class TmuxSsh {
       [
         '#!/bin/sh',
         ...Object.entries(env).map(([k, v]) => `export ${k}='${String(v ?? '').replace(/'/g, `'\\''`)}'`),
-        `ssh ${args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`,
+        (options.command ?? ['ssh', ...args]).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '),
         'echo "SSH-EXIT=$?"',
         'sleep 600',
         '',

@@ -106,7 +106,7 @@ describe.each(engines)('the CLI a new user meets, on %s', (engine) => {
     await login('ada', 'ada-password-123');
     const cfg = join(sb.home('alice'), 'ssh_config');
     const ssh = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn('ssh', ['-F', cfg, '-o', 'BatchMode=yes', 'vault', 'echo hello-from-vault'], { env: { PATH: process.env['PATH'], HOME: sb.root } });
+      const child = spawn('ssh', ['-v', '-F', cfg, '-o', 'BatchMode=yes', 'vault', 'echo hello-from-vault'], { env: { PATH: process.env['PATH'], HOME: sb.root } });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -114,6 +114,8 @@ describe.each(engines)('the CLI a new user meets, on %s', (engine) => {
       child.on('close', (code) => resolve({ code, out, err }));
     });
     expect(ssh).toMatchObject({ code: 0, out: 'hello-from-vault\n' });
+    // The ssh_config pins the fast cipher: stock OpenSSH would pick aes128-ctr here.
+    expect(ssh.err).toContain('cipher: aes128-gcm@openssh.com');
 
     const sessions = await waitFor(
       async () => {

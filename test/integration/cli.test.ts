@@ -127,8 +127,10 @@ describe.each(engines)('airlock CLI end to end on %s', (engine) => {
     expect(text.stdout).toContain(`server:    ${sb.url}`);
     expect(text.stdout).toContain(`${engine} database`);
     expect(text.stdout).toContain('user:      admin (admin)');
+    // Which code encrypts SSH: the native binding, or a loud slow fallback.
+    expect(text.stdout).toMatch(/^sshCrypto: +native$/m);
     const json = parseJson<{ loggedIn: boolean; user: { name: string }; server: { database: string } }>(await sb.run(['status', '--json'], { as: 'admin' }));
-    expect(json).toMatchObject({ url: sb.url, loggedIn: true, user: { name: 'admin', role: 'admin' }, server: { database: engine } });
+    expect(json).toMatchObject({ url: sb.url, loggedIn: true, user: { name: 'admin', role: 'admin' }, server: { database: engine, sshCrypto: 'native' } });
 
     const nobody = await sb.run(['status'], { as: 'nobody' });
     expectExit(nobody, 3);
