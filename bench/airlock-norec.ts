@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   // An own property shadows the prototype's method; everything else is untouched.
   services.recordings.start = async (_s: StartRecording): Promise<LiveRecording> => {
     services.recordings.assertHealthy();
-    return { id: `norec-${++n}`, recorder: new NullRecorder() as unknown as Recorder, finish: () => Promise.resolve() };
+    return { id: `norec-${++n}`, recorder: new NullRecorder() as unknown as Recorder, bytes: true, finish: () => Promise.resolve() };
   };
   logger.warn('BENCHMARK HOST: recording is OFF in this process (bench/airlock-norec.ts); never use it for access');
   const server = await startServer(services);

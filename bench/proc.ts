@@ -56,6 +56,24 @@ export interface LoadInfo {
   at: string;
 }
 
+/** The 1-minute load average, two decimals. */
+export function load1(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
+}
+
+/** Above this 1-minute load at the start of a round, its figures are marked as taken under load (they flatter airlock). */
+export const QUIET_LOAD = 1.5;
+
+export interface RoundLoad {
+  start: number;
+  end: number;
+  under_load: boolean;
+}
+
+export function roundLoad(start: number, end: number): RoundLoad {
+  return { start, end, under_load: start > QUIET_LOAD };
+}
+
 export function loadInfo(): LoadInfo {
   let uptime = '';
   try {

@@ -14,10 +14,22 @@ import { mbPerSecond } from './stats.js';
  * directory, then closed (final signed checkpoint, fdatasync). This is the
  * ceiling the recorder puts on one session's output rate, on one core.
  *
- * Two payloads: NUL bytes as in the bulk test (`head -c N /dev/zero`), which
- * asciicast's JSON writes as "\u0000", six bytes each; and printable log-like
- * text, one byte each, as a terminal mostly shows.
+ * Two payloads: NUL bytes as in the bulk test (`head -c N /dev/zero`), and the
+ * bench's coloured text log line (ANSI colours, tabs, UTF-8), as a terminal mostly
+ * shows. Both are stored as they are: a frame header and a copy per chunk.
  */
+/**
+ * The coloured log line of the text workload, as a printf(1) format: the bench runs
+ * `yes "$(printf FORMAT)" | head -c N` on the target. No single quote, no %.
+ */
+export const TEXT_LOG_LINE =
+  '\\033[2m2026-01-01T00:00:00.123Z\\033[0m\\tdb01\\tapp[1234]: \\033[1;32mINFO\\033[0m données reçues → \\033[36mGET /api/items?page=3\\033[0m\\t200\\t12 ms\\tuser=bench';
+
+/** The same line as the target prints it (yes(1) adds the newline). */
+export function textLogLine(): Buffer {
+  return Buffer.from(TEXT_LOG_LINE.replaceAll('\\033', '\x1b').replaceAll('\\t', '\t') + '\n', 'utf8');
+}
+
 export interface RecorderMicroResult {
   payload: 'zeros' | 'text';
   input_mb: number;
@@ -27,8 +39,8 @@ export interface RecorderMicroResult {
 
 function payloadChunk(kind: 'zeros' | 'text', size: number): Buffer {
   if (kind === 'zeros') return Buffer.alloc(size);
-  const line = '2026-01-01T00:00:00Z host app[1234]: GET /api/items?page=3 200 12ms user=bench\r\n';
-  return Buffer.from(line.repeat(Math.ceil(size / line.length)).slice(0, size), 'latin1');
+  const line = textLogLine();
+  return Buffer.concat(Array.from({ length: Math.ceil(size / line.length) }, () => line)).subarray(0, size);
 }
 
 export async function recorderMicro(dir: string, kind: 'zeros' | 'text', bytes: number): Promise<RecorderMicroResult> {
@@ -41,18 +53,19 @@ export async function recorderMicro(dir: string, kind: 'zeros' | 'text', bytes: 
     fingerprint: keyFingerprint(publicKey),
     publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
   };
-  const path = join(dir, `micro-${kind}-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 8)}.cast`);
-  const cast = await open(path, 'wx', 0o640);
+  const path = join(dir, `micro-${kind}-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 8)}.alr`);
+  const file = await open(path, 'wx', 0o640);
   const chain = await open(path + '.chain', 'wx', 0o640);
   const recorder = new Recorder({
-    cast,
+    file,
     chain,
-    header: { width: 120, height: 40, title: 'bench', env: { TERM: 'xterm' }, airlock: { bench: true } },
+    header: { recording: 'bench', session: 'bench', kind: 'terminal', user: 'bench', target: 'bench', login: 'bench', source: '127.0.0.1', cols: 120, rows: 40, term: 'xterm', command: null, approval: null, title: 'bench' },
     ids: { session: 'bench', recording: 'bench' },
     key,
     clock: systemClock,
     scheduler: systemScheduler,
-    recordInput: false,
+    input: 'none',
+    output: true,
   });
   const chunk = payloadChunk(kind, 32 * 1024);
   const t0 = performance.now();

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { ManualClock, loadConfig, parseListen, silentLogger } from '../core/index.js';
 import { openServices } from '../server/index.js';
+import type { Services } from '../server/index.js';
+import type { RecordingRow } from '../recordings/index.js';
 import { createApp, startWebServer } from '../web/index.js';
 import type { AirlockPaths } from './airlock.js';
 import { initAirlock, login } from './airlock.js';
@@ -34,6 +39,10 @@ export interface ReplayResult {
   seek_runs_ms: number[];
   first_frame_bytes: number;
   seek_bytes: number;
+  /** The long recording's sizes, stored and as asciicast. */
+  size: RecordingSizes;
+  /** An hour of a typical interactive session. */
+  typical_hour: RecordingSizes & { output_bytes: number };
 }
 
 const COMMANDS = [
@@ -69,6 +78,77 @@ function* shellSession(outputPerCommand: number): Generator<{ kind: 'o' | 'i'; d
   }
 }
 
+/** Output of a typical interactive hour: typed commands and their answers, not a log dump. */
+const TYPICAL_HOUR_BYTES = 4 * 1000 * 1000;
+
+/** A terminal recording of `durationS` seconds with `bytes` of shell output, made by airlock's recorder with the clock moved; sealed. */
+async function makeRecording(s: Services, clock: ManualClock, user: string, bytes: number, durationS: number): Promise<{ id: string; output: number }> {
+  const sessionId = randomUUID();
+  const userRow = (await s.db.query<{ id: string }>('SELECT id FROM users WHERE name = $1', [user])).rows[0];
+  await s.db.query(
+    `INSERT INTO sessions (id, user_id, user_name, target_name, target_login, source, node, started_at, status) VALUES ($1, $2, $3, 'db01', 'bench', '127.0.0.1', $4, $5, 'active')`,
+    [sessionId, userRow?.id, user, s.config.nodeName, clock.now()],
+  );
+  const live = await s.recordings.start({
+    sessionId,
+    channelIndex: 1,
+    kind: 'terminal',
+    user,
+    target: 'db01',
+    login: 'bench',
+    source: '127.0.0.1',
+    sensitivity: 'standard',
+    width: 160,
+    height: 48,
+    term: 'xterm-256color',
+  });
+  const commandsWanted = Math.max(10, Math.round(durationS / 30));
+  const perCommand = Math.ceil(bytes / commandsWanted);
+  // Pauses are scaled so that the whole recording spans durationS.
+  const scale = (durationS * 1000) / (commandsWanted * (800 + 60 * 90 + 50));
+  let output = 0;
+  let pending = 0;
+  const started = clock.now().getTime();
+  for (const step of shellSession(perCommand)) {
+    if (step.kind === 'i') {
+      live.recorder.input(step.data);
+    } else {
+      live.recorder.output(step.data);
+      output += step.data.length;
+    }
+    pending += step.pauseMs * scale;
+    if (pending >= 1) {
+      clock.advance(Math.floor(pending));
+      pending -= Math.floor(pending);
+    }
+    if (live.recorder.backlogged) await once(live.recorder, 'drain');
+    if (output >= bytes) break;
+  }
+  clock.set(started + durationS * 1000);
+  live.recorder.output(Buffer.from('logout\r\n'));
+  await live.finish();
+  return { id: live.id, output };
+}
+
+export interface RecordingSizes {
+  /** The stored file (airlock's format). */
+  stored_bytes: number;
+  /** The same recording as asciicast v2: what airlock stored before, and what the export gives. */
+  asciicast_bytes: number;
+  /** The stored file gzipped (level 6), and how long that took: what compression at rest would save. */
+  gzip_bytes: number;
+  gzip_s: number;
+}
+
+async function sizes(s: Services, row: RecordingRow): Promise<RecordingSizes> {
+  let asciicast = 0;
+  for await (const chunk of s.recordings.cast(row)) asciicast += chunk.length;
+  let gzipped = 0;
+  const t0 = performance.now();
+  await pipeline(Readable.from(s.recordings.raw(row)), createGzip({ level: 6 }), new Writable({ write: (chunk: Buffer, _e, done) => ((gzipped += chunk.length), done()) }));
+  return { stored_bytes: row.length ?? 0, asciicast_bytes: asciicast, gzip_bytes: gzipped, gzip_s: (performance.now() - t0) / 1000 };
+}
+
 export async function replayBench(paths: AirlockPaths, dataDir: string, o: { bytes: number; durationS: number; runs: number; log: (line: string) => void }): Promise<ReplayResult> {
   const admin = await initAirlock(paths, dataDir);
   const config = loadConfig({ env: { AIRLOCK_DATA_DIR: dataDir, AIRLOCK_LOG_LEVEL: 'warn' } });
@@ -76,58 +156,23 @@ export async function replayBench(paths: AirlockPaths, dataDir: string, o: { byt
   const s = await openServices({ config, logger: silentLogger(), clock });
   try {
     // ------------------------------------------------------------ a long recording
-    const sessionId = randomUUID();
-    const adminRow = (await s.db.query<{ id: string }>('SELECT id FROM users WHERE name = $1', [admin.name])).rows[0];
-    await s.db.query(
-      `INSERT INTO sessions (id, user_id, user_name, target_name, target_login, source, node, started_at, status) VALUES ($1, $2, $3, 'db01', 'bench', '127.0.0.1', $4, $5, 'active')`,
-      [sessionId, adminRow?.id, admin.name, config.nodeName, clock.now()],
-    );
-    const live = await s.recordings.start({
-      sessionId,
-      channelIndex: 1,
-      kind: 'terminal',
-      user: admin.name,
-      target: 'db01',
-      login: 'bench',
-      source: '127.0.0.1',
-      sensitivity: 'standard',
-      width: 160,
-      height: 48,
-      term: 'xterm-256color',
-    });
-    const commandsWanted = Math.max(10, Math.round(o.durationS / 30));
-    const perCommand = Math.ceil(o.bytes / commandsWanted);
-    // Pauses are scaled so that the whole recording spans durationS.
-    const scale = (o.durationS * 1000) / (commandsWanted * (800 + 60 * 90 + 50));
-    let output = 0;
-    let pending = 0;
-    const started = clock.now().getTime();
-    for (const step of shellSession(perCommand)) {
-      if (step.kind === 'i') {
-        live.recorder.input(step.data);
-      } else {
-        live.recorder.output(step.data);
-        output += step.data.length;
-      }
-      pending += step.pauseMs * scale;
-      if (pending >= 1) {
-        clock.advance(Math.floor(pending));
-        pending -= Math.floor(pending);
-      }
-      if (live.recorder.backlogged) await once(live.recorder, 'drain');
-      if (output >= o.bytes) break;
-    }
-    clock.set(started + o.durationS * 1000);
-    live.recorder.output(Buffer.from('logout\r\n'));
-    await live.finish();
-    const recording = await s.recordings.get(live.id);
+    const { id: recordingId, output } = await makeRecording(s, clock, admin.name, o.bytes, o.durationS);
+    const recording = await s.recordings.get(recordingId);
     o.log(`replay: made a ${((recording.length ?? 0) / 1e6).toFixed(0)} MB recording of ${o.durationS} s with ${(output / 1e6).toFixed(0)} MB of output`);
+    const size = await sizes(s, recording);
+    o.log(`replay: stored ${(size.stored_bytes / 1e6).toFixed(1)} MB; as asciicast ${(size.asciicast_bytes / 1e6).toFixed(1)} MB; gzip ${(size.gzip_bytes / 1e6).toFixed(1)} MB in ${size.gzip_s.toFixed(1)} s`);
+    // A typical interactive hour: a few MB of output, mostly typing and short answers.
+    const typical = await makeRecording(s, clock, admin.name, TYPICAL_HOUR_BYTES, 3600);
+    const typicalSize = await sizes(s, await s.recordings.get(typical.id));
+    o.log(`replay: a typical hour (${(TYPICAL_HOUR_BYTES / 1e6).toFixed(0)} MB of output): stored ${(typicalSize.stored_bytes / 1e6).toFixed(2)} MB, as asciicast ${(typicalSize.asciicast_bytes / 1e6).toFixed(2)} MB`);
+    const live = { id: recordingId };
 
     // ------------------------------------------------------------ analysis, timed
     const t0 = performance.now();
     if (!(await s.analyses.runOnce())) throw new Error('the recording was not picked up for analysis');
     const analysisS = (performance.now() - t0) / 1000;
     const analysed = await s.recordings.get(live.id);
+    if (analysed.commandCount === 0) throw new Error('the analysis found no commands');
     if (analysed.analysisStatus !== 'done') throw new Error(`analysis ended ${analysed.analysisStatus}: ${analysed.analysisError ?? ''}`);
     const keyframes = (await s.db.query<{ n: number }>('SELECT count(*)::int AS n FROM recording_keyframes WHERE recording_id = $1', [live.id])).rows[0]?.n ?? 0;
     o.log(`replay: analysed in ${analysisS.toFixed(1)} s: ${analysed.commandCount} commands, ${keyframes} keyframes`);
@@ -177,6 +222,8 @@ export async function replayBench(paths: AirlockPaths, dataDir: string, o: { byt
         seek_runs_ms: seek,
         first_frame_bytes: firstBytes,
         seek_bytes: seekBytes,
+        size,
+        typical_hour: { output_bytes: typical.output, ...typicalSize },
       };
     } finally {
       await web.close();

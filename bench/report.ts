@@ -1,6 +1,7 @@
 import type { LatencyResult } from './latency.js';
 import type { BenchOptions } from './options.js';
-import type { LoadInfo, MachineInfo, Versions } from './proc.js';
+import { QUIET_LOAD } from './proc.js';
+import type { LoadInfo, MachineInfo, RoundLoad, Versions } from './proc.js';
 import type { RecorderMicroResult } from './recorder-micro.js';
 import type { ReplayResult } from './replay.js';
 import type { SessionsResult } from './sessions.js';
@@ -24,6 +25,8 @@ export interface Measurements {
   recorder: RecorderMicroResult[];
   sessions?: SessionsResult;
   replay?: ReplayResult;
+  /** The 1-minute load at the start and end of each round, per section, in round order. */
+  loads: Record<'download' | 'upload' | 'text' | 'setup' | 'latency', RoundLoad[]>;
 }
 
 export interface RunInfo {
@@ -64,8 +67,30 @@ export interface TargetCheck {
   note?: string;
 }
 
-export function buildResults(o: BenchOptions, m: Measurements, info: RunInfo) {
+/**
+ * The rounds taken on a quiet machine (1-minute load at most QUIET_LOAD when the
+ * round began), if there are any; otherwise all of them, marked as under load.
+ * Figures taken under load flatter airlock (the bastion and the client suffer
+ * more from a busy machine than airlock's threads), so they are never mixed in.
+ */
+function quietRounds<T>(rows: Array<Row<T>>, loads: RoundLoad[]): { rows: Array<Row<T>>; underLoad: boolean; quiet: number; total: number } {
+  const quiet = rows.filter((_, i) => loads[i] === undefined || !loads[i]?.under_load);
+  return quiet.length ? { rows: quiet, underLoad: false, quiet: quiet.length, total: rows.length } : { rows, underLoad: rows.length > 0, quiet: 0, total: rows.length };
+}
+
+export function buildResults(o: BenchOptions, all: Measurements, info: RunInfo) {
   const mbps = (t: TransferResult) => t.mbPerS;
+  const sections = {
+    download: quietRounds(all.download, all.loads.download),
+    upload: quietRounds(all.upload, all.loads.upload),
+    text: quietRounds(all.text, all.loads.text),
+    setup: quietRounds(all.setup, all.loads.setup),
+    latency: quietRounds(all.latency, all.loads.latency),
+  };
+  const m = { ...all, download: sections.download.rows, upload: sections.upload.rows, text: sections.text.rows, setup: sections.setup.rows, latency: sections.latency.rows };
+  const load = Object.fromEntries(
+    Object.entries(sections).map(([name, x]) => [name, { rounds: x.total, quiet_rounds: x.quiet, under_load: x.underLoad, by_round: all.loads[name as keyof typeof all.loads] }]),
+  );
   const ratios = {
     throughput_vs_proxyjump: ratio(m.download, 'airlock', 'proxyjump', mbps),
     throughput_vs_direct: ratio(m.download, 'airlock', 'direct', mbps),
@@ -101,6 +126,9 @@ export function buildResults(o: BenchOptions, m: Measurements, info: RunInfo) {
     seek_ms: m.replay ? round(m.replay.seek_ms, 1) : null,
     first_frame_ms: m.replay ? round(m.replay.first_frame_ms, 1) : null,
     replay: m.replay ?? null,
+    /** Stored size of a typical interactive hour over the same hour as asciicast (lower is better). */
+    typical_hour_vs_asciicast: m.replay ? round(m.replay.typical_hour.stored_bytes / m.replay.typical_hour.asciicast_bytes, 3) : null,
+    long_recording_vs_asciicast: m.replay ? round(m.replay.size.stored_bytes / m.replay.size.asciicast_bytes, 3) : null,
   };
   const check = (figure: string, target: string, value: number | null, pass: (v: number) => boolean, note?: string): TargetCheck => ({
     figure,
@@ -121,6 +149,9 @@ export function buildResults(o: BenchOptions, m: Measurements, info: RunInfo) {
     },
     check('rss_per_session_mib', '<= 1.0', figures.rss_per_session_mib, (v) => v <= 1.0),
     check('recording_overhead', '>= 0.9', ratios.recording_overhead, (v) => v >= 0.9),
+    check('throughput_text_vs_proxyjump', '>= 1.0', ratios.throughput_text_vs_proxyjump, (v) => v >= 1.0),
+    check('recording_overhead_text', '>= 0.9', ratios.recording_overhead_text, (v) => v >= 0.9),
+    check('typical_hour_vs_asciicast', '<= 1.0', figures.typical_hour_vs_asciicast, (v) => v <= 1.0),
     check('analysis_mb_per_s', '>= 30 per core', figures.analysis_mb_per_s, (v) => v >= 30),
     check('first_frame_ms', '<= 200', figures.first_frame_ms, (v) => v <= 200),
     check('seek_ms', '<= 200', figures.seek_ms, (v) => v <= 200),
@@ -147,6 +178,9 @@ export function buildResults(o: BenchOptions, m: Measurements, info: RunInfo) {
       client_cipher: info.cipher,
       mb: '10^6 bytes',
     },
+    /** Rounds begun above this 1-minute load are set aside when there are quiet ones (see quietRounds). */
+    quiet_load: QUIET_LOAD,
+    load,
     ratios,
     figures,
     targets,
@@ -156,8 +190,10 @@ export function buildResults(o: BenchOptions, m: Measurements, info: RunInfo) {
       proxyjump: "ProxyCommand 'ssh -W [%h]:%p user@bastion' with the same explicit options: what -J runs, without it reading ~/.ssh",
       recording_overhead:
         'airlock serve (recording on) / the same build and config with Recordings.start replaced by a no-op recorder (bench/airlock-norec.ts), download MB/s, median of per-round ratios; the relay keeps its pass-through Tap in both',
-      recording_overhead_text: 'the same with log-like text instead of NUL bytes (yes … | head -c N)',
-      recorder_alone: 'recordings/Recorder fed 32 KiB chunks in the bench process (encoding, hashing and writing on its recording thread), into real files, with back-pressure, closed with a final checkpoint: the ceiling the recorder puts on one session; NUL bytes are left out of the cast and counted in a marker',
+      recording_overhead_text: 'the same with a coloured text log (ANSI colours, tabs, UTF-8: yes "$(printf …)" | head -c N) instead of NUL bytes',
+      recorder_alone: 'recordings/Recorder fed 32 KiB chunks in the bench process (framing, hashing and writing on its recording thread), into real files, with back-pressure, closed with a final checkpoint: the ceiling the recorder puts on one session',
+      load: 'the 1-minute load average at the start and end of every round; rounds begun above quiet_load are left out of figures and ratios when quiet rounds exist, and a section with none is marked under_load',
+      sizes: 'replay.size: the long recording stored, as asciicast (the export: what airlock stored before), and gzipped; replay.typical_hour: the same for an hour with a few MB of output',
       latency: '1,000 single-byte round trips through ssh -tt … cat (echo from the remote pty), p50/p99 per run, median over runs; added = per-run difference from direct; the no-recorder host is timed too',
       sessions:
         'ssh2 clients in the bench process with the engineer certificate, each running cat on a pty and typing a line a second; RSS/CPU from /proc/<airlock pid>; rss_per_session_mib = (RSS at the largest OK step - RSS after a warm-up with no session open) / sessions',
@@ -181,23 +217,28 @@ export function markdownTable(r: Results): string {
     if (!x) return '';
     return x.met === null ? `— (${x.note ?? 'not measured'})` : x.met ? 'met' : 'missed';
   };
+  const ul = (section: string) => (r.load[section]?.under_load ? ' **(under load)**' : '');
   const lines = [
     `airlock bench, ${r.mode}, ${r.date} — ${r.machine.cpus} × ${r.machine.cpu_model}, ${r.machine.mem_gib} GiB; load ${r.machine.load_start.loadavg.join(' ')} → ${r.machine.load_end.loadavg.join(' ')}`,
     `${r.versions.openssh}; node ${r.versions.node}; ssh2 ${r.versions.ssh2}; client cipher ${r.settings.client_cipher}; ${(r.settings.transfer_bytes / 2 ** 20).toFixed(0)} MiB transfers`,
     '',
+    `Rounds begun at a 1-minute load above ${r.quiet_load} are left out where quiet ones exist: ` +
+      Object.entries(r.load).map(([name, l]) => `${name} ${l.quiet_rounds}/${l.rounds} quiet`).join(', ') + '.',
+    '',
     '| figure | direct | ProxyJump | airlock | airlock, no recorder | airlock ratio | target | |',
     '|---|---|---|---|---|---|---|---|',
-    `| download MB/s | ${fmt(f.throughput_mb_per_s.direct)} | ${fmt(f.throughput_mb_per_s.proxyjump)} | ${fmt(f.throughput_mb_per_s.airlock)} | ${fmt(f.throughput_mb_per_s.airlock_norec)} | ${fmt(r.ratios.throughput_vs_proxyjump, 2)} × PJ, ${fmt(r.ratios.throughput_vs_direct, 2)} × direct | ≥ 1.0 × PJ | ${met('throughput_vs_proxyjump')} |`,
-    `| upload MB/s | ${fmt(f.upload_mb_per_s.direct)} | ${fmt(f.upload_mb_per_s.proxyjump)} | ${fmt(f.upload_mb_per_s.airlock)} | ${fmt(f.upload_mb_per_s.airlock_norec)} | ${fmt(r.ratios.upload_vs_proxyjump, 2)} × PJ | ≥ 1.0 × PJ | ${met('upload_vs_proxyjump')} |`,
-    `| text download MB/s | — | ${fmt(f.text_throughput_mb_per_s.proxyjump)} | ${fmt(f.text_throughput_mb_per_s.airlock)} | ${fmt(f.text_throughput_mb_per_s.airlock_norec)} | ${fmt(r.ratios.throughput_text_vs_proxyjump, 2)} × PJ | | |`,
-    `| recording overhead (on / off) | | | | | ${fmt(r.ratios.recording_overhead, 2)} (text ${fmt(r.ratios.recording_overhead_text, 2)}) | ≥ 0.9 | ${met('recording_overhead')} |`,
+    `| download MB/s | ${fmt(f.throughput_mb_per_s.direct)} | ${fmt(f.throughput_mb_per_s.proxyjump)} | ${fmt(f.throughput_mb_per_s.airlock)} | ${fmt(f.throughput_mb_per_s.airlock_norec)} | ${fmt(r.ratios.throughput_vs_proxyjump, 2)} × PJ, ${fmt(r.ratios.throughput_vs_direct, 2)} × direct | ≥ 1.0 × PJ | ${met('throughput_vs_proxyjump')}${ul('download')} |`,
+    `| upload MB/s | ${fmt(f.upload_mb_per_s.direct)} | ${fmt(f.upload_mb_per_s.proxyjump)} | ${fmt(f.upload_mb_per_s.airlock)} | ${fmt(f.upload_mb_per_s.airlock_norec)} | ${fmt(r.ratios.upload_vs_proxyjump, 2)} × PJ | ≥ 1.0 × PJ | ${met('upload_vs_proxyjump')}${ul('upload')} |`,
+    `| coloured text log MB/s | — | ${fmt(f.text_throughput_mb_per_s.proxyjump)} | ${fmt(f.text_throughput_mb_per_s.airlock)} | ${fmt(f.text_throughput_mb_per_s.airlock_norec)} | ${fmt(r.ratios.throughput_text_vs_proxyjump, 2)} × PJ | ≥ 1.0 × PJ | ${met('throughput_text_vs_proxyjump')}${ul('text')} |`,
+    `| recording overhead (on / off) | | | | | ${fmt(r.ratios.recording_overhead, 2)} (text ${fmt(r.ratios.recording_overhead_text, 2)}) | ≥ 0.9 both | ${met('recording_overhead')} / ${met('recording_overhead_text')}${ul('download')} |`,
     `| keystroke p50 ms | ${fmt(f.latency_p50_ms.direct, 3)} | ${fmt(f.latency_p50_ms.proxyjump, 3)} | ${fmt(f.latency_p50_ms.airlock, 3)} | ${fmt(f.latency_p50_ms.airlock_norec, 3)} | +${fmt(f.latency_p50_added_ms, 3)} | | |`,
-    `| keystroke p99 ms | ${fmt(f.latency_p99_ms.direct, 3)} | ${fmt(f.latency_p99_ms.proxyjump, 3)} | ${fmt(f.latency_p99_ms.airlock, 3)} | ${fmt(f.latency_p99_ms.airlock_norec, 3)} | +${fmt(f.latency_p99_added_ms, 3)} (no recorder +${fmt(f.norec_latency_p99_added_ms, 3)}) | ≤ +0.5 | ${met('latency_p99_added_ms')} |`,
+    `| keystroke p99 ms | ${fmt(f.latency_p99_ms.direct, 3)} | ${fmt(f.latency_p99_ms.proxyjump, 3)} | ${fmt(f.latency_p99_ms.airlock, 3)} | ${fmt(f.latency_p99_ms.airlock_norec, 3)} | +${fmt(f.latency_p99_added_ms, 3)} (no recorder +${fmt(f.norec_latency_p99_added_ms, 3)}) | ≤ +0.5 | ${met('latency_p99_added_ms')}${ul('latency')} |`,
     `| setup \`ssh … true\` ms | ${fmt(f.setup_ms.direct)} | ${fmt(f.setup_ms.proxyjump)} | ${fmt(f.setup_ms.airlock)} | | ${fmt(r.ratios.setup_vs_proxyjump, 2)} × PJ | ≤ 1.5 × PJ | ${met('setup_vs_proxyjump')} |`,
     `| concurrent sessions OK | | | ${fmt(f.max_sessions_ok)} | | ${f.sessions?.stopped ?? ''} | 1,000 | ${met('max_sessions_ok')} |`,
     `| RSS per recorded session MiB | | | ${fmt(f.rss_per_session_mib, 3)} | | baseline ${fmt(f.sessions?.baseline_rss_mib)} MiB; marginal ${fmt((f.rss_slope_mib_per_session ?? Number.NaN) * 1024)} KiB/session | ≤ 1 | ${met('rss_per_session_mib')} |`,
     `| recorder alone MB/s (NULs / text) | | | ${fmt(f.recorder_alone_mb_per_s['zeros'])} / ${fmt(f.recorder_alone_mb_per_s['text'])} | | bench process + its recording thread | | |`,
     `| analysis MB/s | | | ${fmt(f.analysis_mb_per_s, 1)} | | one worker thread, ${fmt(f.replay?.output_mb)} MB of output over ${fmt(f.replay?.duration_s)} s | ≥ 30 / core | ${met('analysis_mb_per_s')} |`,
+    `| size of a typical hour, stored / as asciicast MB | | | ${fmt((f.replay?.typical_hour.stored_bytes ?? Number.NaN) / 1e6, 2)} / ${fmt((f.replay?.typical_hour.asciicast_bytes ?? Number.NaN) / 1e6, 2)} | | ${fmt(f.typical_hour_vs_asciicast, 2)} × asciicast; gzip ${fmt((f.replay?.typical_hour.gzip_bytes ?? Number.NaN) / 1e6, 2)} MB; long recording ${fmt(f.long_recording_vs_asciicast, 2)} × | ≤ 1.0 | ${met('typical_hour_vs_asciicast')} |`,
     `| first frame / seek to 90 % ms | | | ${fmt(f.first_frame_ms, 1)} / ${fmt(f.seek_ms, 1)} | | through the HTTP API | ≤ 200 each | ${met('first_frame_ms')} / ${met('seek_ms')} |`,
   ];
   if (f.sessions) {

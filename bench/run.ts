@@ -9,8 +9,8 @@ import { keystrokeLatency } from './latency.js';
 import type { LatencyResult } from './latency.js';
 import { BenchUsageError, parseOptions } from './options.js';
 import type { BenchOptions } from './options.js';
-import { loadInfo, machineInfo, versions } from './proc.js';
-import { recorderMicro } from './recorder-micro.js';
+import { load1, loadInfo, machineInfo, roundLoad, versions } from './proc.js';
+import { recorderMicro, TEXT_LOG_LINE } from './recorder-micro.js';
 import { replayBench } from './replay.js';
 import type { RecorderMicroResult } from './recorder-micro.js';
 import { buildResults, markdownTable } from './report.js';
@@ -52,7 +52,7 @@ async function main(o: BenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   chmodSync(dir, 0o755); // the sshds read authorized_keys below it as the session user
   const cleanup: Array<() => Promise<void>> = [];
-  const m: Measurements = { download: [], upload: [], text: [], setup: [], latency: [], recorder: [] };
+  const m: Measurements = { download: [], upload: [], text: [], setup: [], latency: [], recorder: [], loads: { download: [], upload: [], text: [], setup: [], latency: [] } };
   try {
     // ------------------------------------------------------------ servers
     const userKey = keygen(join(dir, 'user_key'), 'bench-user');
@@ -155,11 +155,13 @@ async function main(o: BenchOptions): Promise<void> {
     if (o.sections.has('setup')) {
       for (let r = 0; r < o.setupRuns; r++) {
         const row: Partial<Record<PathName, number>> = {};
+        const start = load1();
         for (const path of rotated(three, r)) {
           row[path.name] = await setupTime(path, env);
           await settle(path);
         }
         m.setup.push(row);
+        m.loads.setup.push(roundLoad(start, load1()));
       }
       log(`setup: ${o.setupRuns} rounds`);
     }
@@ -168,13 +170,16 @@ async function main(o: BenchOptions): Promise<void> {
     if (o.sections.has('latency')) {
       for (let r = 0; r < o.latencyRuns; r++) {
         const row: Partial<Record<PathName, LatencyResult>> = {};
+        const start = load1();
         // The no-recorder host too: what the recorder adds to a keystroke.
         for (const path of rotated(four, r)) {
           row[path.name] = await keystrokeLatency(path, env, o.roundTrips);
           await settle(path);
         }
         m.latency.push(row);
-        log(`latency round ${r + 1}: ` + four.map((x) => `${x.name} p50 ${row[x.name]?.p50.toFixed(3)} p99 ${row[x.name]?.p99.toFixed(3)} ms`).join(', '));
+        const l = roundLoad(start, load1());
+        m.loads.latency.push(l);
+        log(`latency round ${r + 1}: ` + four.map((x) => `${x.name} p50 ${row[x.name]?.p50.toFixed(3)} p99 ${row[x.name]?.p99.toFixed(3)} ms`).join(', ') + `; load ${l.start} → ${l.end}${l.under_load ? ' (UNDER LOAD)' : ''}`);
       }
     }
 
@@ -182,19 +187,22 @@ async function main(o: BenchOptions): Promise<void> {
     const bulk = async (name: 'download' | 'upload' | 'text', runs: number, set: SshPath[], run: (path: SshPath) => Promise<TransferResult>) => {
       for (let r = 0; r < runs; r++) {
         const row: Partial<Record<PathName, TransferResult>> = {};
+        const start = load1();
         for (const path of rotated(set, r)) {
           row[path.name] = await run(path);
           await settle(path);
         }
         m[name].push(row);
-        log(`${name} round ${r + 1}: ` + set.map((x) => `${x.name} ${row[x.name]?.mbPerS.toFixed(0)}`).join(', ') + ' MB/s');
+        const l = roundLoad(start, load1());
+        m.loads[name].push(l);
+        log(`${name} round ${r + 1}: ` + set.map((x) => `${x.name} ${row[x.name]?.mbPerS.toFixed(0)}`).join(', ') + ` MB/s; load ${l.start} → ${l.end}${l.under_load ? ' (UNDER LOAD)' : ''}`);
       }
     };
     if (o.sections.has('download')) await bulk('download', o.runs, four, (path) => download(path, env, o.bytes));
     if (o.sections.has('upload')) await bulk('upload', o.runs, four, (path) => upload(path, env, o.bytes));
     if (o.sections.has('text')) {
-      // Log-like text instead of NULs: what a terminal mostly carries, one JSON byte per byte.
-      const remote = `yes '2026-01-01T00:00:00Z host app[1234]: GET /api/items?page=3 200 12ms user=bench' | head -c ${o.bytes}`;
+      // A coloured text log instead of NULs: what a terminal mostly carries (ANSI colours, tabs, UTF-8).
+      const remote = `yes "$(printf '${TEXT_LOG_LINE}')" | head -c ${o.bytes}`;
       await bulk('text', Math.max(2, o.runs - 1), [p.proxyjump, p.airlock, p.airlock_norec], (path) => download(path, env, o.bytes, remote));
     }
 

@@ -1,6 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AirlockError } from '../core/index.js';
 import { isErrorCode } from '../core/index.js';
 
@@ -94,27 +97,47 @@ export class ApiClient {
   }
 
   /** A binary body (recordings, bundles); errors still arrive as JSON. */
-  async download(path: string): Promise<Buffer> {
+  /**
+   * Streams a download into `to` (a file, stdout) with back-pressure, never
+   * holding it whole; returns the bytes written. The time limit covers the wait
+   * for an answer, not the transfer: an export of a long recording takes as long
+   * as it takes.
+   */
+  async download(path: string, to: Writable): Promise<number> {
+    const waiting = new AbortController();
+    const timer = setTimeout(() => waiting.abort(new Error('no answer within 300 s')), 300_000);
     let res: Response;
     try {
-      res = await fetch(this.url + path, {
-        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
-        signal: AbortSignal.timeout(300_000),
-      });
+      res = await fetch(this.url + path, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, signal: waiting.signal });
     } catch (err) {
       throw new AirlockError('ERR_SERVER_UNREACHABLE', `cannot reach the airlock server at ${this.url} (is "airlock serve" running? set --url or AIRLOCK_URL)`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
-    const body = Buffer.from(await res.arrayBuffer());
     if (!res.ok) {
+      const body = await res.text();
       let error: { code?: string; message?: string } | undefined;
       try {
-        error = (JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } }).error;
+        error = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
       } catch {
         /* not JSON */
       }
       throw fromServer(res.status, error);
     }
-    return body;
+    let bytes = 0;
+    const counted = async function* (body: AsyncIterable<Uint8Array>) {
+      for await (const chunk of body) {
+        bytes += chunk.length;
+        yield chunk;
+      }
+    };
+    if (!res.body) return 0;
+    try {
+      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), counted, to, { end: to !== process.stdout });
+    } catch (err) {
+      throw new AirlockError('ERR_SERVER_UNREACHABLE', `the download from ${this.url} was cut short after ${bytes} bytes: ${(err as Error).message}`, { cause: err });
+    }
+    return bytes;
   }
 
   get<T>(path: string): Promise<T> {

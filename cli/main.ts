@@ -218,8 +218,9 @@ export function buildProgram(): Command {
   recordings.command('show <id>').description("a recording's metadata").action(verb(recordingsShow));
   recordings
     .command('export <id>')
-    .description('the .cast file (plays in asciinema), or --evidence: a tar with cast, chain, key, metadata and a manifest of hashes')
-    .option('-o, --output <file>', 'write here instead of stdout')
+    .description('asciicast v2 (plays in asciinema); --raw: the stored recording byte for byte; --evidence: a tar with the recording, its chain, the key, metadata and a manifest of hashes')
+    .option('-o, --output <file>', 'write here instead of stdout (- for stdout)')
+    .option('--raw', 'the stored file as it is (the lossless .alr format, see recordings/FORMAT.md)')
     .option('--evidence', 'the evidence bundle')
     .action(verb(recordingsExport));
   recordings

@@ -154,6 +154,19 @@ const schema = z.strictObject({
       flushInterval: duration.default(1000),
       /** … or once this many bytes wait. */
       flushBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
+      /**
+       * SFTP file contents in the recording, by the target's sensitivity. Off by
+       * default: operations, paths, sizes and SHA-256 are always recorded, but a
+       * copy of the files themselves (a patient database, say) inside a recording
+       * is itself something to protect and to account for.
+       */
+      captureFileContent: z
+        .strictObject({
+          standard: z.boolean().default(false),
+          sensitive: z.boolean().default(false),
+          critical: z.boolean().default(false),
+        })
+        .prefault({}),
       /** Days a recording is kept, by the target's sensitivity. */
       retentionDays: z
         .strictObject({

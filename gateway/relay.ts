@@ -28,13 +28,17 @@ export interface RelayHooks {
   /** Both sides are closed. */
   onClosed?(exit: ExitInfo | undefined): void;
   /**
-   * The recorder, in the path of the target's output: output waits while it is
-   * backlogged, so a slow disk slows the session instead of filling memory.
+   * The recorder, in the path of every direction: bytes wait while it is
+   * backlogged, so a slow disk slows the session (an upload as much as a
+   * download) instead of filling memory.
    */
   record?: RecordTap;
+  /** In the engineer→target path after the recorder: may hold or drop bytes (gateway/file-transfer.ts). */
+  stdinFilter?: Transform;
 }
 
 export interface RecordTap {
+  input(data: Buffer): void;
   output(data: Buffer): void;
   stderr(data: Buffer): void;
   readonly backlogged: boolean;
@@ -76,9 +80,11 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   const targetErr = target.stderr as Readable;
   const stdout: Readable = rec ? target.pipe(new Tap((d) => rec.output(d), rec)) : target;
   const stderr: Readable = rec ? targetErr.pipe(new Tap((d) => rec.stderr(d), rec)) : targetErr;
+  const recorded: Readable = rec ? client.pipe(new Tap((d) => rec.input(d), rec)) : client;
+  const stdin: Readable = hooks.stdinFilter ? recorded.pipe(hooks.stdinFilter) : recorded;
   stdout.pipe(client, { end: false });
   stderr.pipe(client.stderr, { end: false });
-  client.pipe(target); // engineer's EOF → target.end() → EOF to the target
+  stdin.pipe(target); // engineer's EOF → target.end() → EOF to the target
 
   target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
     exit = code !== null && code !== undefined ? { code } : { signal: signal ?? 'KILL', coreDumped: Boolean(coreDumped), message: message ?? '' };
@@ -118,7 +124,7 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
       stdout.unpipe(client);
       stderr.unpipe(client.stderr);
       target.pause();
-      client.unpipe(target);
+      stdin.unpipe(target);
     },
   };
 }

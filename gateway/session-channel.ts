@@ -3,7 +3,7 @@ import { AirlockError } from '../core/index.js';
 import type { Recorder } from '../recordings/index.js';
 import type { ChannelHost } from './channel-host.js';
 import { acceptsEnv, MAX_COMMAND, validSignal, validSize, validTerm } from './channel-limits.js';
-import { fileTransferProtocol } from './file-transfer.js';
+import { fileTransferProtocol, ProtocolSniffer } from './file-transfer.js';
 import { relayChannel } from './relay.js';
 import { startSftp } from './sftp-channel.js';
 
@@ -148,10 +148,19 @@ async function startChannel(
     state.target = targetCh;
     host.channelOpened(session, { kind, ...(command !== undefined ? { command } : {}) });
     let removeRelay = () => {};
+    // Without file transfer, an exec channel that speaks SFTP is refused whatever its command line says.
+    const sniffer = link.scope.allowSftp
+      ? undefined
+      : new ProtocolSniffer(() => {
+          relay.stop();
+          targetCh.close();
+          host.refused('sftp', { via: 'exec', command: command?.slice(0, 200) ?? null });
+          rec.recorder.marker('airlock: refused: the channel spoke SFTP and the grant has no file transfer');
+          host.deny(ch, new AirlockError('ERR_GRANT_NO_FILE_TRANSFER', 'file transfer (SFTP) is not allowed by your grant'), nl);
+        });
     const relay = relayChannel(ch, targetCh, {
       onInput: (d) => {
         session.bytesIn += d.length;
-        rec.recorder.input(d);
       },
       onOutput: (d) => {
         session.bytesOut += d.length;
@@ -161,6 +170,7 @@ async function startChannel(
       },
       onExit: (exit) => host.exited(exit),
       record: rec.recorder,
+      ...(sniffer ? { stdinFilter: sniffer } : {}),
       onClosed: () => {
         removeRelay();
         host.finishRecording(rec);

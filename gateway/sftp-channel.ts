@@ -10,7 +10,9 @@ import type { TargetLink } from './target-link.js';
  * The SFTP subsystem: allowed only by a grant with file transfer. The channel
  * is relayed to the target's SFTP server byte for byte, and observed packet by
  * packet (operations, paths, sizes, SHA-256 of files written or read whole) for
- * the session row and the recording.
+ * the session row and the recording. The bytes themselves (file contents) are
+ * recorded only where recordings.captureFileContent is on for the target's
+ * sensitivity.
  *
  * The channel is accepted at once, like shell and exec: OpenSSH's sftp sends its
  * INIT right behind the subsystem request without waiting for the reply, and
@@ -67,6 +69,8 @@ export async function startSftp(host: ChannelHost, ok: AcceptConnection<ServerCh
             observer.end();
             host.finishRecording(rec);
           },
+          // File contents, both ways, only where recordings.captureFileContent says so.
+          ...(rec.bytes ? { record: rec.recorder } : {}),
         });
       }),
     );

@@ -1,12 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditLog, Clock, Db, Queryable, Logger, Scheduler, Timer } from '../core/index.js';
-import { AirlockError } from '../core/index.js';
 import type { AnalysisOptions, AnalysisResult, Keyframe, Risk } from './analysis/index.js';
-import type { CastHeader, EventCode } from './asciicast.js';
 import { toRecordingRow } from './recordings.js';
 import type { RecordingDbRow, RecordingRow } from './recordings.js';
 import type { RecordingStore } from './store.js';
 import { workerFile } from './worker-file.js';
+import { replayWindow } from './replay.js';
+import type { ReplayOptions, ReplayWindow } from './replay.js';
+
+export type { ReplayOptions, ReplayWindow } from './replay.js';
 
 /**
  * Session analysis, after the fact: once a recording is sealed, it is replayed
@@ -76,33 +78,6 @@ export interface CommandSearch {
   limit?: number | undefined;
 }
 
-/** A stretch of a recording to play: where to start (a keyframe) and the events from there. */
-export interface ReplayWindow {
-  header: CastHeader;
-  /** Seconds; null until analysed. */
-  duration: number | null;
-  /** The screen to draw first (reset the terminal, resize, write it), or null: start from a blank one. */
-  keyframe: { t: number; cols: number; rows: number; screen: string } | null;
-  /** From the keyframe (or the start) up to `at + window`: apply those before `at` at once, then play the rest. */
-  events: Array<[number, EventCode, string]>;
-  /** Byte offset after the last event returned: ask again from here for more (`from`). */
-  nextOffset: number;
-  /** True when the recording has no events after these. */
-  end: boolean;
-}
-
-export interface ReplayOptions {
-  /** Seconds into the recording. */
-  at: number;
-  /** Seconds of events after `at` to include. */
-  window: number;
-  /** Cap on the bytes of recording read for one answer. */
-  maxBytes: number;
-  /** Continue from this byte offset (a previous answer's nextOffset) instead of seeking. */
-  from?: number | undefined;
-}
-
-const HEADER_MAX = 64 * 1024;
 const POLL_MS = 10_000;
 
 export class Analyses {
@@ -310,49 +285,12 @@ export class Analyses {
   /**
    * What a player needs to show the recording at `at` seconds: the nearest
    * keyframe before it and the events from there to `at + window`, reading at
-   * most maxBytes of the file. Without analysis (yet), from the start.
+   * most maxBytes of the file (recordings/replay.ts). Without analysis (yet),
+   * from the start.
    */
   async replay(row: RecordingRow, o: ReplayOptions): Promise<ReplayWindow> {
-    const head = await this.deps.store.readRange(row.path, 0, HEADER_MAX);
-    const headerEnd = head.indexOf(0x0a);
-    if (headerEnd < 0) throw new AirlockError('ERR_RECORDING_FORMAT', 'the recording has no complete header');
-    const header = JSON.parse(head.subarray(0, headerEnd).toString('utf8')) as CastHeader;
-    let from = headerEnd + 1;
-    let keyframe: ReplayWindow['keyframe'] = null;
-    if (o.from !== undefined) {
-      from = Math.max(from, o.from);
-    } else {
-      const k = o.at > 0 ? await this.keyframeAt(row.id, o.at) : undefined;
-      if (k) {
-        from = k.castOffset;
-        keyframe = { t: k.t, cols: k.cols, rows: k.rows, screen: k.screen };
-      }
-    }
-    const data = await this.deps.store.readRange(row.path, from, o.maxBytes);
-    const events: ReplayWindow['events'] = [];
-    const until = o.at + o.window;
-    let at = 0;
-    let end = false;
-    for (;;) {
-      const nl = data.indexOf(0x0a, at);
-      if (nl < 0) {
-        // The last line read is cut off by maxBytes, or torn at the end of the file.
-        end = data.length < o.maxBytes;
-        break;
-      }
-      let event: [number, EventCode, string];
-      try {
-        event = JSON.parse(data.subarray(at, nl).toString('utf8')) as [number, EventCode, string];
-      } catch {
-        end = true; // a torn line after a crash: nothing after it is readable
-        break;
-      }
-      if (event[0] > until && events.length > 0) break;
-      events.push(event);
-      at = nl + 1;
-    }
-    if (!end && at >= data.length && data.length < o.maxBytes) end = true;
-    return { header, duration: row.duration, keyframe, events, nextOffset: from + at, end };
+    const k = o.from === undefined && o.at > 0 ? await this.keyframeAt(row.id, o.at) : undefined;
+    return replayWindow(this.deps.store, row, o, k);
   }
 }
 

@@ -1,14 +1,26 @@
 import { createHash } from 'node:crypto';
+import { AirlockError } from '../core/pure.js';
 
 /**
- * An evidence bundle: a POSIX ustar archive holding the recording, its chain
- * file, the recording public key, the session's metadata, the verification
- * report, and MANIFEST.json with the SHA-256 of every other file. Any tar reads
- * it; the manifest lets an auditor show later that nothing in it changed.
+ * An evidence bundle: a POSIX ustar archive holding the recording (the stored
+ * file, and for airlock-format recordings its asciicast export), its chain file,
+ * the recording public key, the session's metadata, the verification report,
+ * and MANIFEST.json with the SHA-256 of every other file. Any tar reads it; the
+ * manifest lets an auditor show later that nothing in it changed.
+ *
+ * Streamed: a file's bytes go out as they are read and hashed on the way, and
+ * the manifest comes last, so a bundle of a large recording never sits in
+ * memory. tar needs each size up front; the caller knows them (the stored
+ * file's size, the export's counted in a first pass).
+ *
+ * Hand-written: the archive is six plain files, and the tar libraries on npm
+ * (tar, tar-stream) would add a dependency for 30 lines of a fixed format.
  */
 export interface BundleFile {
   name: string;
-  data: Buffer;
+  size: number;
+  /** The file's bytes, exactly `size` of them. */
+  data: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 
 function header(name: string, size: number, mtime: number): Buffer {
@@ -29,21 +41,35 @@ function header(name: string, size: number, mtime: number): Buffer {
   return h;
 }
 
-export function tar(files: BundleFile[], mtime: Date): Buffer {
-  const parts: Buffer[] = [];
-  for (const f of files) {
-    parts.push(header(f.name, f.data.length, mtime.getTime() / 1000), f.data);
-    const pad = (512 - (f.data.length % 512)) % 512;
-    if (pad) parts.push(Buffer.alloc(pad));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
+/** A small file whose bytes are at hand. */
+export function bundleFile(name: string, data: Buffer | string): BundleFile {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  return { name, size: bytes.length, data: () => [bytes] };
 }
 
-export function evidenceBundle(files: BundleFile[], meta: Record<string, unknown>, mtime: Date): Buffer {
-  const manifest = {
-    ...meta,
-    files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
-  };
-  return tar([...files, { name: 'MANIFEST.json', data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n') }], mtime);
+/** The archive, streamed; throws (ending the stream) if a file does not give the bytes it declared. */
+export async function* evidenceBundle(files: BundleFile[], meta: Record<string, unknown>, mtime: Date): AsyncGenerator<Buffer> {
+  const seconds = mtime.getTime() / 1000;
+  const listed: Array<{ name: string; bytes: number; sha256: string }> = [];
+  for (const f of files) {
+    yield header(f.name, f.size, seconds);
+    const hash = createHash('sha256');
+    let sent = 0;
+    for await (const chunk of f.data()) {
+      sent += chunk.length;
+      if (sent > f.size) throw new AirlockError('ERR_INTERNAL', `evidence: ${f.name} gave more than its ${f.size} bytes`);
+      hash.update(chunk);
+      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    }
+    if (sent !== f.size) throw new AirlockError('ERR_INTERNAL', `evidence: ${f.name} gave ${sent} of its ${f.size} bytes`);
+    const pad = (512 - (f.size % 512)) % 512;
+    if (pad) yield Buffer.alloc(pad);
+    listed.push({ name: f.name, bytes: f.size, sha256: hash.digest('hex') });
+  }
+  const manifest = Buffer.from(JSON.stringify({ ...meta, files: listed }, null, 2) + '\n');
+  yield header('MANIFEST.json', manifest.length, seconds);
+  yield manifest;
+  const pad = (512 - (manifest.length % 512)) % 512;
+  if (pad) yield Buffer.alloc(pad);
+  yield Buffer.alloc(1024);
 }

@@ -1,5 +1,5 @@
 export { Recordings } from './recordings.js';
-export type { RecordingRow, RecordingKind, RecordingStatus, LiveRecording, StartRecording } from './recordings.js';
+export type { RecordingRow, RecordingKind, RecordingStatus, RecordingFormat, LiveRecording, StartRecording } from './recordings.js';
 export { RecordingKeys, keyFingerprint } from './keys.js';
 export type { RecordingKey } from './keys.js';
 export { FileRecordingStore, recordingPath } from './store.js';
@@ -13,5 +13,5 @@ export { InputRedactor, REDACTED } from './redactor.js';
 export { Analyses } from './analyses.js';
 export type { CommandRow, CommandSearch, KeyframeRow, ReplayWindow, ReplayOptions } from './analyses.js';
 export type { AnalysisStatus } from './recordings.js';
-export { evidenceBundle } from './evidence.js';
+export { evidenceBundle, bundleFile } from './evidence.js';
 export type { BundleFile } from './evidence.js';

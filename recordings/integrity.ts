@@ -87,6 +87,8 @@ export type VerifyProblem =
   | { kind: 'no_checkpoint' }
   | { kind: 'not_final' }
   | { kind: 'database_mismatch'; detail: string }
+  | { kind: 'wrong_recording'; checkpoint: number; detail: string }
+  | { kind: 'cut_back'; expected: number; actual: number }
   | { kind: 'unreadable'; detail: string };
 
 export interface VerifyReport {
@@ -100,18 +102,35 @@ export interface VerifyReport {
   summary: string;
 }
 
+/** The recording's bytes, read a range at a time (never the whole file at once). */
+export interface RangeSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+export function bufferSource(file: Buffer): RangeSource {
+  return { size: file.length, read: async (offset, length) => file.subarray(offset, offset + length) };
+}
+
 /**
  * Verifies a recording against its chain file and the recording public keys
- * (by fingerprint). `expect` is what the database recorded at close, if any.
+ * (by fingerprint). `expect` is what the database recorded at close, if any;
+ * `ids`, the recording and session the checkpoints must be signed for (another
+ * recording's files copied over this one verify as themselves, not as this);
+ * `lastCheckpoint`, the last signed checkpoint the database saw on disk while
+ * the recording was open (a file cut back to an earlier checkpoint falls short).
  */
-export function verifyChain(options: {
-  file: Buffer;
+export async function verifyChain(options: {
+  source: RangeSource;
   chainText: string;
   keys: Map<string, KeyObject>;
   expect?: { length: number; head: string } | undefined;
+  ids?: { recording: string; session: string } | undefined;
+  lastCheckpoint?: { length: number; head: string } | undefined;
   /** An interrupted recording has no final checkpoint; that alone is not a problem. */
   allowUnfinished?: boolean;
-}): VerifyReport {
+}): Promise<VerifyReport> {
+  const fileLength = options.source.size;
   const problems: VerifyProblem[] = [];
   const entries: ChainEntry[] = [];
   const lines = options.chainText.split('\n');
@@ -138,6 +157,7 @@ export function verifyChain(options: {
   let seen = 0; // checkpoints in the file, valid or not, to name them by position
   const headAt = new Map<number, string>(); // entries count → head after them
   headAt.set(0, ZERO_HEAD.toString('hex'));
+  const signedAt = new Map<number, string>(); // length of a valid checkpoint → its head
   for (const e of entries) {
     if (e.t === 'range') {
       if (e.i !== index || e.off !== offset) {
@@ -145,12 +165,12 @@ export function verifyChain(options: {
         stopped = true;
         break;
       }
-      if (offset + e.len > options.file.length) {
-        problems.push({ kind: 'truncated', expected: offset + e.len, actual: options.file.length });
+      if (offset + e.len > fileLength) {
+        problems.push({ kind: 'truncated', expected: offset + e.len, actual: fileLength });
         stopped = true;
         break;
       }
-      const range = createHash('sha256').update(options.file.subarray(offset, offset + e.len)).digest();
+      const range = await hashRange(options.source, offset, e.len);
       if (range.toString('hex') !== e.range) {
         problems.push({ kind: 'range_changed', index, offset, length: e.len });
         firstDamage = Math.min(firstDamage, offset);
@@ -180,13 +200,26 @@ export function verifyChain(options: {
         problems.push({ kind: 'bad_signature', checkpoint: position, detail: `signed checkpoint at ${e.body.time} (length ${e.body.length}) does not match the chain` });
         continue;
       }
+      if (options.ids && (e.body.recording !== options.ids.recording || e.body.session !== options.ids.session)) {
+        problems.push({
+          kind: 'wrong_recording',
+          checkpoint: position,
+          detail: `checkpoint ${position} is signed for recording ${e.body.recording} of session ${e.body.session}, not this one: the files were replaced`,
+        });
+        continue;
+      }
       checkpoints++;
       if (e.body.length <= firstDamage) verifiedLength = e.body.length;
+      signedAt.set(e.body.length, e.body.head);
       final = e.body.final;
     }
   }
   // After a crash the file may hold a last range whose chain entry was never written.
-  if (!stopped && offset < options.file.length && !options.allowUnfinished) problems.push({ kind: 'extended', expected: offset, actual: options.file.length, covered: offset });
+  if (!stopped && offset < fileLength && !options.allowUnfinished) problems.push({ kind: 'extended', expected: offset, actual: fileLength, covered: offset });
+  const last = options.lastCheckpoint;
+  if (last && !stopped && (Math.max(0, ...signedAt.keys()) < last.length || (signedAt.has(last.length) && signedAt.get(last.length) !== last.head))) {
+    problems.push({ kind: 'cut_back', expected: last.length, actual: Math.max(0, ...signedAt.keys()) });
+  }
   if (checkpoints === 0 && !stopped && !problems.some((p) => p.kind === 'chain_broken')) problems.push({ kind: 'no_checkpoint' });
   if (!final && !stopped && !options.allowUnfinished) problems.push({ kind: 'not_final' });
   if (options.expect && !stopped) {
@@ -195,12 +228,21 @@ export function verifyChain(options: {
     }
   }
   const ok = problems.length === 0;
-  let summary = summarize(ok, problems, verifiedLength, options.file.length);
+  let summary = summarize(ok, problems, verifiedLength, fileLength);
   if (ok && !final) {
-    summary = `interrupted: signed and intact up to byte ${verifiedLength} (last checkpoint); ${options.file.length - verifiedLength} bytes after it are not covered by a signature`;
+    summary = `interrupted: signed and intact up to byte ${verifiedLength} (last checkpoint); ${fileLength - verifiedLength} bytes after it are not covered by a signature`;
   }
-  return { ok, verifiedLength, fileLength: options.file.length, checkpoints, final, problems, summary };
+  return { ok, verifiedLength, fileLength, checkpoints, final, problems, summary };
 }
+
+/** SHA-256 of a range, read in pieces: a 300 MB range is never one buffer. */
+async function hashRange(source: RangeSource, offset: number, length: number): Promise<Buffer> {
+  const hash = createHash('sha256');
+  for (let at = 0; at < length; at += READ_PIECE) hash.update(await source.read(offset + at, Math.min(READ_PIECE, length - at)));
+  return hash.digest();
+}
+
+const READ_PIECE = 4 * 1024 * 1024;
 
 export function describeProblem(p: VerifyProblem): string {
   switch (p.kind) {
@@ -222,6 +264,11 @@ export function describeProblem(p: VerifyProblem): string {
       return 'no final checkpoint (the recording did not close cleanly)';
     case 'database_mismatch':
       return p.detail;
+    case 'wrong_recording':
+      return p.detail;
+    case 'cut_back':
+      if (p.actual >= p.expected) return `the recording was rewritten: its signed checkpoint at byte ${p.expected} is not the one the database saw there`;
+      return `the file was cut back: the database saw a signed checkpoint at byte ${p.expected}, the file's checkpoints reach only byte ${p.actual}`;
     case 'unreadable':
       return p.detail;
   }

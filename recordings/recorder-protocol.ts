@@ -1,4 +1,4 @@
-import type { CastWriterOptions, CastWriterResult } from './cast-writer.js';
+import type { FrameWriterOptions, WriterResult } from './frame-writer.js';
 
 /**
  * Messages between the relay's thread (recordings/recorder.ts) and the recording
@@ -9,9 +9,10 @@ import type { CastWriterOptions, CastWriterResult } from './cast-writer.js';
  * holding the bytes they refer to, both transferred, not copied. Operations
  * arrive in the order they happened.
  *
- * From the worker: `progress` (bytes encoded, bytes waiting for the disk: for
- * back-pressure), `done` (a checkpoint or close finished), `failed` (a
- * recording could not be written).
+ * From the worker: `progress` (bytes framed, bytes waiting for the disk: for
+ * back-pressure), `checkpoint` (a signed checkpoint is on disk: its length and
+ * head go to the database), `done` (a checkpoint or close finished), `failed`
+ * (a recording could not be written).
  */
 export const OP_FIELDS = 6;
 /** Field order within one operation. */
@@ -37,10 +38,10 @@ export const Op = {
 export type Op = (typeof Op)[keyof typeof Op];
 
 /** What the writer needs besides its files (which move separately). */
-export type OpenInit = Omit<CastWriterOptions, 'cast' | 'chain'>;
+export type OpenInit = Omit<FrameWriterOptions, 'file' | 'chain'>;
 
 export type ToWorker =
-  | { type: 'open'; handle: number; init: OpenInit; cast: unknown; chain: unknown }
+  | { type: 'open'; handle: number; init: OpenInit; file: unknown; chain: unknown }
   | { type: 'ops'; ops: Float64Array; data: ArrayBuffer };
 
 export interface SerializedError {
@@ -54,7 +55,8 @@ export interface SerializedError {
 export type FromWorker =
   /** handle, raw bytes encoded, bytes waiting for the disk, bytes on disk: four numbers per recording. */
   | { type: 'progress'; acks: number[] }
-  | { type: 'done'; handle: number; seq: number; result?: CastWriterResult }
+  | { type: 'checkpoint'; handle: number; length: number; head: string }
+  | { type: 'done'; handle: number; seq: number; result?: WriterResult }
   /** A batch's data buffer, given back for reuse. */
   | { type: 'spare'; data: ArrayBuffer }
   | { type: 'failed'; handle: number; error: SerializedError };

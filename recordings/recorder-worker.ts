@@ -1,18 +1,18 @@
 import { parentPort } from 'node:worker_threads';
 import type { FileHandle } from 'node:fs/promises';
-import { CastWriter } from './cast-writer.js';
+import { FrameWriter } from './frame-writer.js';
 import { F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS, serializeError } from './recorder-protocol.js';
 import type { FromWorker, ToWorker } from './recorder-protocol.js';
 
 /**
  * The recording thread: one per airlock process, serving every live recording.
- * It encodes, hashes and writes (recordings/cast-writer.ts) while the main
+ * It frames, hashes and writes (recordings/frame-writer.ts) while the main
  * thread only copies the bytes it relays into a batch.
  */
 const port = parentPort;
 if (!port) throw new Error('recorder-worker.js runs as a worker thread');
 
-const writers = new Map<number, CastWriter>();
+const writers = new Map<number, FrameWriter>();
 /**
  * Progress is gathered and sent in batches, handle → [raw, backlog, length]:
  * at once (next turn of the event loop) when a recording has taken in
@@ -58,10 +58,11 @@ function sendProgress(): void {
 
 function open(m: Extract<ToWorker, { type: 'open' }>): void {
   const handle = m.handle;
-  const writer = new CastWriter(
-    { ...m.init, cast: m.cast as FileHandle, chain: m.chain as FileHandle },
+  const writer = new FrameWriter(
+    { ...m.init, file: m.file as FileHandle, chain: m.chain as FileHandle },
     {
       progress: (raw, backlog, length) => report(handle, raw, backlog, length),
+      checkpoint: (length, head) => post({ type: 'checkpoint', handle, length, head }),
       failed: (err) => post({ type: 'failed', handle, error: serializeError(err) }),
     },
   );

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Clock, Scheduler, Timer } from '../core/index.js';
-import type { CastHeader } from './asciicast.js';
-import type { CastWriterResult } from './cast-writer.js';
+import type { RecordingHeader } from './frame-format.js';
+import type { InputMode, WriterResult } from './frame-writer.js';
 import type { RecordingKey } from './keys.js';
 import { deserializeError, F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS } from './recorder-protocol.js';
 import type { FromWorker, OpenInit, ToWorker } from './recorder-protocol.js';
@@ -13,7 +13,7 @@ import { workerFile } from './worker-file.js';
  * Records one channel. The relay calls output()/stderr()/input() with the bytes
  * it moves; they are stamped with the time, copied into a batch, and handed to
  * the recording thread (recordings/recorder-worker.ts), which does the encoding,
- * hashing and writing (recordings/cast-writer.ts). The relay's thread pays for a
+ * hashing and writing (recordings/frame-writer.ts). The relay's thread pays for a
  * memcpy per chunk, nothing more, so recording does not slow the session or the
  * other sessions on this node.
  *
@@ -26,23 +26,28 @@ import { workerFile } from './worker-file.js';
  * the gateway then ends the session (fail closed).
  */
 export interface RecorderOptions {
-  cast: FileHandle;
+  file: FileHandle;
   chain: FileHandle;
-  header: Omit<CastHeader, 'timestamp' | 'version'>;
+  header: Omit<RecordingHeader, 'format' | 'version' | 'start'>;
   ids: { session: string; recording: string };
   key: RecordingKey;
   clock: Clock;
   /** Runs the flush and checkpoint intervals, and the wait before a batch goes to the recording thread. */
   scheduler: Scheduler;
   /** Record typed input (interactive sessions), with non-echoed input hidden. */
-  recordInput: boolean;
+  /** redacted: typed keys on a terminal; raw: stdin as sent; none: not recorded (recordings/frame-writer.ts). */
+  input: InputMode;
+  /** Record the target's output and stderr (off for SFTP without file content capture). */
+  output: boolean;
   flushBytes?: number;
   flushMs?: number;
   checkpointMs?: number;
   highWater?: number;
 }
 
-export type RecorderResult = CastWriterResult;
+export type RecorderResult = WriterResult;
+
+export const MARKER_MAX = 4000;
 
 export class Recorder extends EventEmitter {
   readonly #clock: Clock;
@@ -75,11 +80,12 @@ export class Recorder extends EventEmitter {
       startMs: options.clock.now().getTime(),
       ids: options.ids,
       key: { privateKey: options.key.privateKey, fingerprint: options.key.fingerprint },
-      recordInput: options.recordInput,
+      input: options.input,
+      output: options.output,
       flushBytes: options.flushBytes ?? 256 * 1024,
     };
     this.#flushBytes = init.flushBytes;
-    this.#handle = this.#thread.open(this, options.scheduler, init, options.cast, options.chain);
+    this.#handle = this.#thread.open(this, options.scheduler, init, options.file, options.chain);
     this.#flushTimer = options.scheduler.every(options.flushMs ?? 1000, () => this.#op(Op.Tick));
     this.#checkpointTimer = options.scheduler.every(options.checkpointMs ?? 30_000, () => void this.checkpoint(false));
   }
@@ -102,11 +108,12 @@ export class Recorder extends EventEmitter {
     this.#bytes(Op.Output, data);
   }
 
-  /** stderr of an exec: shown as output, with markers where the stream switches. */
+  /** The target's stderr (exec, subsystem): its own frames (players show it as output). */
   stderr(data: Buffer): void {
     this.#bytes(Op.Stderr, data);
   }
 
+  /** The engineer's bytes to the target: typed keys (redacted) or stdin as sent, as the recording's input mode says. */
   input(data: Buffer): void {
     this.#bytes(Op.Input, data);
   }
@@ -115,9 +122,10 @@ export class Recorder extends EventEmitter {
     this.#op(Op.Resize, cols, rows);
   }
 
+  /** A gateway event (at most MARKER_MAX characters: an SFTP operation with two long paths fits). */
   marker(label: string): void {
     if (this.#failed || this.#closed) return;
-    this.#thread.push(this.#handle, Op.Marker, this.#now(), Buffer.from(label.slice(0, 1000)), 0, 0);
+    this.#thread.push(this.#handle, Op.Marker, this.#now(), Buffer.from(label.slice(0, MARKER_MAX)), 0, 0);
   }
 
   /** Flushes and writes a signed checkpoint, then syncs both files to disk. */
@@ -257,14 +265,14 @@ class RecorderThread {
     return this.#gone;
   }
 
-  open(recorder: Recorder, scheduler: Scheduler, init: OpenInit, cast: FileHandle, chain: FileHandle): number {
+  open(recorder: Recorder, scheduler: Scheduler, init: OpenInit, file: FileHandle, chain: FileHandle): number {
     const handle = this.#next++;
     this.#recorders.set(handle, recorder);
     this.#schedulers.set(handle, scheduler);
     if (this.#recorders.size === 1) this.#worker.ref();
-    const message: ToWorker = { type: 'open', handle, init, cast, chain };
+    const message: ToWorker = { type: 'open', handle, init, file, chain };
     // FileHandles move to the recording thread, which closes them.
-    this.#worker.postMessage(message, [cast as never, chain as never]);
+    this.#worker.postMessage(message, [file as never, chain as never]);
     return handle;
   }
 
@@ -330,6 +338,8 @@ class RecorderThread {
       for (let i = 0; i < a.length; i += 4) this.#recorders.get(a[i] as number)?.progress(a[i + 1] as number, a[i + 2] as number, a[i + 3] as number);
     } else if (m.type === 'spare') {
       if (m.data.byteLength === BATCH_BYTES && this.#spare.length < 4) this.#spare.push(m.data);
+    } else if (m.type === 'checkpoint') {
+      this.#recorders.get(m.handle)?.emit('checkpoint', m.length, m.head);
     } else if (m.type === 'done') {
       this.#recorders.get(m.handle)?.done(m.seq, m.result);
     } else {

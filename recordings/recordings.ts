@@ -5,7 +5,10 @@ import { verifyChain } from './integrity.js';
 import type { VerifyReport } from './integrity.js';
 import type { RecordingKeys } from './keys.js';
 import { Recorder } from './recorder.js';
-import type { RecordingStore } from './store.js';
+import { castFromFrames } from './cast-export.js';
+import { bundleFile } from './evidence.js';
+import type { BundleFile } from './evidence.js';
+import type { RecordingReader, RecordingStore } from './store.js';
 import { recordingPath } from './store.js';
 
 /**
@@ -48,7 +51,14 @@ export interface RecordingRow {
   outputBytes: number | null;
   commandCount: number | null;
   riskCount: number | null;
+  /** airlock-v1: the lossless framed format (recordings/FORMAT.md); asciicast-v2: recordings made before it. */
+  format: RecordingFormat;
+  /** The last signed checkpoint seen on disk while the recording was open. */
+  checkpointLength: number | null;
+  checkpointHead: string | null;
 }
+
+export type RecordingFormat = 'airlock-v1' | 'asciicast-v2';
 
 export type AnalysisStatus = 'pending' | 'running' | 'done' | 'failed';
 
@@ -78,6 +88,9 @@ export interface RecordingDbRow {
   output_bytes: number | null;
   command_count: number | null;
   risk_count: number | null;
+  format: RecordingFormat;
+  checkpoint_length: number | null;
+  checkpoint_head: string | null;
 }
 
 export const toRecordingRow = (r: RecordingDbRow): RecordingRow => ({
@@ -106,6 +119,9 @@ export const toRecordingRow = (r: RecordingDbRow): RecordingRow => ({
   outputBytes: r.output_bytes,
   commandCount: r.command_count,
   riskCount: r.risk_count,
+  format: r.format,
+  checkpointLength: r.checkpoint_length,
+  checkpointHead: r.checkpoint_head,
 });
 
 export interface StartRecording {
@@ -127,6 +143,8 @@ export interface StartRecording {
 export interface LiveRecording {
   id: string;
   recorder: Recorder;
+  /** The channel's bytes are recorded; false for SFTP without file content capture (its operations are markers). */
+  bytes: boolean;
   /** Seals the recording: final checkpoint, row completed, audited. */
   finish(): Promise<void>;
 }
@@ -180,39 +198,48 @@ export class Recordings {
       await this.#unhealthy(err as Error, { recording: id, path });
       throw new AirlockError('ERR_RECORDING_UNAVAILABLE', 'airlock cannot record this session, so it will not run it', { cause: err });
     }
-    const days = config.recordings.retentionDays[s.sensitivity as 'standard' | 'sensitive' | 'critical'] ?? 365;
+    const tier = s.sensitivity as 'standard' | 'sensitive' | 'critical';
+    const days = config.recordings.retentionDays[tier] ?? 365;
+    // SFTP: operations always (markers); file contents only where the policy says so.
+    const sftpContent = config.recordings.captureFileContent[tier] ?? false;
     const recorder = new Recorder({
-      cast: files.cast,
+      file: files.file,
       chain: files.chain,
       ids: { session: s.sessionId, recording: id },
       key,
       clock,
       scheduler,
-      recordInput: s.kind === 'terminal',
+      input: s.kind === 'terminal' ? 'redacted' : s.kind === 'exec' || sftpContent ? 'raw' : 'none',
+      output: s.kind !== 'sftp' || sftpContent,
       flushBytes: config.recordings.flushBytes,
       flushMs: config.recordings.flushInterval,
       checkpointMs: config.recordings.checkpointInterval,
       header: {
-        width: s.width || 80,
-        height: s.height || 24,
+        recording: id,
+        session: s.sessionId,
+        kind: s.kind,
+        user: s.user,
+        target: s.target,
+        login: s.login,
+        source: s.source,
+        cols: s.width || 80,
+        rows: s.height || 24,
+        term: s.term ?? (s.kind === 'terminal' ? 'xterm' : 'dumb'),
+        command: s.command ?? null,
+        approval: s.approvalId ?? null,
         title: `${s.user}@${s.target}${s.kind === 'exec' ? ': ' + (s.command ?? '').slice(0, 200) : s.kind === 'sftp' ? ' (sftp)' : ''}`,
-        env: { TERM: s.term ?? (s.kind === 'terminal' ? 'xterm' : 'dumb'), SHELL: '/bin/sh' },
-        airlock: {
-          recording: id,
-          session: s.sessionId,
-          kind: s.kind,
-          user: s.user,
-          target: s.target,
-          login: s.login,
-          source: s.source,
-          ...(s.approvalId ? { approval: s.approvalId } : {}),
-        },
       },
     });
     recorder.once('failed', (err: Error) => void this.#recordingFailed(id, path, err));
+    // The last signed checkpoint on disk, kept so that a file cut back to an earlier one is noticed.
+    recorder.on('checkpoint', (length: number, head: string) => {
+      void db
+        .query("UPDATE recordings SET checkpoint_length = $2, checkpoint_head = $3 WHERE id = $1 AND status = 'recording'", [id, length, head])
+        .catch((err: unknown) => this.deps.logger.error({ err, recording: id }, 'could not record a checkpoint in the database'));
+    });
     await db.query(
-      `INSERT INTO recordings (id, session_id, channel_index, kind, path, node, user_name, target_name, sensitivity, started_at, status, key_fingerprint, retain_until)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'recording', $11, $12)`,
+      `INSERT INTO recordings (id, session_id, channel_index, kind, path, node, user_name, target_name, sensitivity, started_at, status, key_fingerprint, retain_until, format)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'recording', $11, $12, 'airlock-v1')`,
       [id, s.sessionId, s.channelIndex, s.kind, path, config.nodeName, s.user, s.target, s.sensitivity, startedAt, key.fingerprint, new Date(startedAt.getTime() + days * 86_400_000)],
     );
     if (s.command !== undefined) recorder.marker(`exec: ${s.command}`);
@@ -220,6 +247,7 @@ export class Recordings {
     return {
       id,
       recorder,
+      bytes: s.kind !== 'sftp' || sftpContent,
       finish: () =>
         (finished ??= (async () => {
           const result = await recorder.close();
@@ -327,20 +355,71 @@ export class Recordings {
     return row;
   }
 
+  /** The whole stored file (tests, small recordings); readers of real recordings stream (raw(), cast()). */
   async read(row: RecordingRow): Promise<Buffer> {
     return this.deps.store.read(row.path);
+  }
+
+  /**
+   * The stored file as it is, streamed: for airlock-format recordings the
+   * lossless copy. `size` stops at that many bytes (a recording still being
+   * written keeps growing; an export takes what was there when it began).
+   */
+  raw(row: RecordingRow, size?: number): AsyncIterable<Buffer> {
+    return this.deps.store.stream(row.path, 0, size);
+  }
+
+  /** asciicast v2, streamed: converted from the frames, or the file itself for older recordings. */
+  cast(row: RecordingRow, size?: number): AsyncIterable<Buffer> {
+    return row.format === 'airlock-v1' ? castFromFrames(this.raw(row, size)) : this.raw(row, size);
+  }
+
+  /** The file name an export of the stored file gets. */
+  fileName(row: RecordingRow): string {
+    return `${row.id}${row.format === 'airlock-v1' ? '.alr' : '.cast'}`;
+  }
+
+  /**
+   * The recording's part of an evidence bundle: the stored file and its chain,
+   * and for airlock-format recordings the asciicast export beside them (marked
+   * as derived: it is not what the chain covers). Sizes are taken now, so the
+   * bundle holds what was on disk when the export began.
+   */
+  async evidenceFiles(row: RecordingRow): Promise<BundleFile[]> {
+    // The chain first: the writer puts bytes in the file before the chain entry covering them, so the
+    // file's size read after it covers everything the chain vouches for.
+    const chain = await this.deps.store.readChain(row.path);
+    const size = await this.deps.store.size(row.path);
+    const name = this.fileName(row);
+    const files: BundleFile[] = [
+      { name, size, data: () => this.raw(row, size) },
+      bundleFile(`${name}.chain`, chain),
+    ];
+    if (row.format === 'airlock-v1') {
+      let castSize = 0;
+      for await (const chunk of this.cast(row, size)) castSize += chunk.length;
+      files.push({ name: `${row.id}.export.cast`, size: castSize, data: () => this.cast(row, size) });
+    }
+    return files;
   }
 
   async readChain(row: RecordingRow): Promise<string> {
     return this.deps.store.readChain(row.path);
   }
 
-  /** Re-hashes the file, follows the chain, checks signatures and the database's final head. */
+  /**
+   * Re-hashes the file range by range (never holding it whole), follows the
+   * chain, checks the signatures, that they were made for this recording, and
+   * the database's final head, or for an open or interrupted recording the last
+   * checkpoint it saw on disk.
+   */
   async verify(row: RecordingRow): Promise<VerifyReport> {
-    let file: Buffer;
+    let reader: RecordingReader;
     let chainText: string;
     try {
-      [file, chainText] = await Promise.all([this.deps.store.read(row.path), this.deps.store.readChain(row.path)]);
+      // The chain first (see evidenceFiles): a live recording's file then covers all of it.
+      chainText = await this.deps.store.readChain(row.path);
+      reader = await this.deps.store.openReader(row.path);
     } catch (err) {
       return {
         ok: false,
@@ -353,13 +432,19 @@ export class Recordings {
       };
     }
     const keys = new Map(this.deps.keys.all().map((k) => [k.fingerprint, k.publicKey]));
-    return verifyChain({
-      file,
-      chainText,
-      keys,
-      expect: row.status === 'complete' && row.chainHead !== null && row.length !== null ? { length: row.length, head: row.chainHead } : undefined,
-      allowUnfinished: row.status !== 'complete',
-    });
+    try {
+      return await verifyChain({
+        source: reader,
+        chainText,
+        keys,
+        expect: row.status === 'complete' && row.chainHead !== null && row.length !== null ? { length: row.length, head: row.chainHead } : undefined,
+        ids: { recording: row.id, session: row.sessionId },
+        lastCheckpoint: row.status !== 'complete' && row.checkpointLength !== null && row.checkpointHead !== null ? { length: row.checkpointLength, head: row.checkpointHead } : undefined,
+        allowUnfinished: row.status !== 'complete',
+      });
+    } finally {
+      await reader.close();
+    }
   }
 
   /** Deletes recordings past their retention (files, then the row is marked). Audited. */

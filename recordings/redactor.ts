@@ -23,7 +23,10 @@ interface Pending {
 
 export interface InputEvent {
   t: number;
+  /** The keys, with each hidden run of printable keys replaced by REDACTED. */
   data: string;
+  /** The UTF-8 length of each hidden run, in order (the recording stores these counts, never the keys). */
+  hidden?: number[];
 }
 
 const MAX_WINDOW = 8192;
@@ -110,7 +113,7 @@ export class InputRedactor {
         continue;
       }
       if (now < p.deadline) break;
-      out.push({ t: p.t, data: hide(p.raw) });
+      out.push({ t: p.t, ...hide(p.raw) });
       this.#pending.shift();
       this.#enterDone(p.raw, now);
     }
@@ -138,6 +141,11 @@ function printable(data: string): string {
 }
 
 /** Printable runs become the marker; control keys (Enter, Backspace) stay. */
-function hide(raw: string): string {
-  return raw.replace(/[^\x00-\x1f\x7f]+/g, REDACTED);
+function hide(raw: string): { data: string; hidden: number[] } {
+  const hidden: number[] = [];
+  const data = raw.replace(/[^\x00-\x1f\x7f]+/g, (run) => {
+    hidden.push(Buffer.byteLength(run, 'utf8'));
+    return REDACTED;
+  });
+  return { data, hidden };
 }

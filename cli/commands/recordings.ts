@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
@@ -49,15 +49,30 @@ export async function recordingsShow(ctx: VerbContext, id: string): Promise<numb
   return EXIT.ok;
 }
 
-export async function recordingsExport(ctx: VerbContext, id: string, o: { output?: string; evidence?: boolean }): Promise<number> {
-  const data = await ctx.api().download(`${path(id)}/${o.evidence ? 'evidence' : 'cast'}`);
-  if (o.output && o.output !== '-') {
-    writeFileSync(o.output, data, { mode: 0o640 });
-    ctx.out.info(`Wrote ${data.length} bytes to ${o.output}.`);
-  } else if (o.evidence && process.stdout.isTTY && o.output !== '-') {
-    throw new AirlockError('ERR_USAGE', 'the evidence bundle is a tar archive: pass -o FILE or redirect stdout');
-  } else {
-    process.stdout.write(data);
+/**
+ * asciicast (plays in asciinema), --raw (the stored file, byte for byte) or
+ * --evidence (the tar bundle). To a file: written beside it and renamed when
+ * complete, so a download cut short never looks like an export.
+ */
+export async function recordingsExport(ctx: VerbContext, id: string, o: { output?: string; evidence?: boolean; raw?: boolean }): Promise<number> {
+  if (o.evidence && o.raw) throw new AirlockError('ERR_USAGE', 'choose one of --raw and --evidence');
+  const what = o.evidence ? 'evidence' : o.raw ? 'raw' : 'cast';
+  const toFile = o.output !== undefined && o.output !== '-';
+  if (!toFile && what !== 'cast' && process.stdout.isTTY && o.output !== '-') {
+    throw new AirlockError('ERR_USAGE', `the ${what === 'raw' ? 'recording' : 'evidence bundle'} is binary: pass -o FILE, -o - or redirect stdout`);
+  }
+  if (!toFile) {
+    await ctx.api().download(`${path(id)}/${what}`, process.stdout);
+    return EXIT.ok;
+  }
+  const file = o.output as string;
+  const part = `${file}.part-${process.pid}`;
+  try {
+    const bytes = await ctx.api().download(`${path(id)}/${what}`, createWriteStream(part, { mode: 0o640, flags: 'wx' }));
+    renameSync(part, file);
+    ctx.out.info(`Wrote ${bytes} bytes to ${file}.`);
+  } finally {
+    rmSync(part, { force: true });
   }
   return EXIT.ok;
 }

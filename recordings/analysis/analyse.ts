@@ -1,11 +1,10 @@
-import { createReadStream } from 'node:fs';
 import type { Terminal as HeadlessTerminal } from '@xterm/headless';
 import type { SerializeAddon as Serializer } from '@xterm/addon-serialize';
 import { AirlockError } from '../../core/pure.js';
 import { risksOf } from '../risk-rules.js';
 import type { Risk } from '../risk-rules.js';
-import { checkHeader, isBlank, isEvent, LineSplitter, parseJson, parseSize } from './cast-reader.js';
-import type { Header, OnLine } from './cast-reader.js';
+import { parseSize } from './cast-reader.js';
+import type { Header } from './cast-reader.js';
 import { CommandDetector } from './command-detector.js';
 import { snapshot } from './screen-snapshot.js';
 import { SerializeAddon, Terminal } from './xterm-internals.js';
@@ -85,65 +84,17 @@ const DEFAULT_KEYFRAME_SECONDS = 30;
 const WRITE_BATCH = 64 * 1024;
 /** Characters handed to the terminal and not yet parsed before reading waits (xterm throws past ~50 MB). */
 const MAX_PENDING = 2 * 1024 * 1024;
-const FILE_READ_BYTES = 1024 * 1024;
+/** A shell that reads its commands from stdin: sh, bash, dash, zsh, ksh, with options, -s or -. */
+const SHELL_ON_STDIN = /^(?:exec\s+)?(?:\S*\/)?(?:ba|da|z|k|mk)?sh(?:\s+-[a-zA-Z]+)*(?:\s+-)?\s*$/;
+const MAX_STDIN_LINE = 16 * 1024;
 
-/** Streams a cast (chunks of the file, in order) through a headless terminal. Never holds the whole file. */
-export async function analyseCast(
-  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: AnalysisOptions = {},
-): Promise<AnalysisResult> {
-  const settings = checkOptions(options);
-  const lines = new LineSplitter();
-  let analyser: CastAnalyser | undefined;
-  let truncated = false;
-
-  const onLine: OnLine = (line, offset, next, last) => {
-    if (isBlank(line)) return true;
-    const value = parseJson(line);
-    if (!analyser) {
-      if (value === undefined && last) {
-        truncated = true;
-        return false;
-      }
-      analyser = new CastAnalyser(checkHeader(value), next, settings);
-      return true;
-    }
-    if (!isEvent(value)) {
-      truncated = true;
-      return false;
-    }
-    analyser.event(value[0], value[1], value[2], offset);
-    return true;
-  };
-
-  try {
-    let reading = true;
-    for await (const chunk of chunks) {
-      if (!lines.push(chunk, onLine)) {
-        reading = false;
-        break;
-      }
-      if (analyser) await analyser.backpressure();
-    }
-    if (reading) lines.end(onLine);
-    if (!analyser) return { kind: 'terminal', commands: [], keyframes: [], outputBytes: 0, events: 0, duration: 0, truncated };
-    return await analyser.finish(truncated);
-  } finally {
-    await analyser?.dispose();
-  }
-}
-
-export function analyseFile(path: string, options?: AnalysisOptions): Promise<AnalysisResult> {
-  return analyseCast(createReadStream(path, { highWaterMark: FILE_READ_BYTES }), options);
-}
-
-interface Settings {
+export interface Settings {
   keyframeBytes: number;
   keyframeSeconds: number;
 }
 
 /** Options checked at the door, with their defaults filled in. */
-function checkOptions(o: AnalysisOptions): Settings {
+export function checkOptions(o: AnalysisOptions): Settings {
   const keyframeBytes = o.keyframeBytes ?? DEFAULT_KEYFRAME_BYTES;
   const keyframeSeconds = o.keyframeSeconds ?? DEFAULT_KEYFRAME_SECONDS;
   if (!(Number.isFinite(keyframeBytes) && keyframeBytes > 0)) {
@@ -156,7 +107,7 @@ function checkOptions(o: AnalysisOptions): Settings {
 }
 
 /** One recording being played: fed its events in file order by analyseCast(). */
-class CastAnalyser {
+export class CastAnalyser {
   readonly #term: HeadlessTerminal;
   readonly #serializer: Serializer;
   readonly #kind: string;
@@ -164,6 +115,10 @@ class CastAnalyser {
   readonly #detector: CommandDetector | undefined;
   readonly #commands: AnalysedCommand[] = [];
   readonly #keyframes: Keyframe[] = [];
+  readonly #stdinCommands: boolean;
+  /** The stdin line being read, with the time and offset where it began. */
+  #line = '';
+  #lineAt: { t: number; offset: number } | undefined;
 
   /** Output not yet handed to the terminal, and characters handed to it and not yet parsed. */
   #batch = '';
@@ -183,6 +138,8 @@ class CastAnalyser {
 
   constructor(header: Header, firstEvent: number, settings: Settings) {
     this.#kind = header.kind;
+    // A shell fed on stdin without a terminal (ssh -T host, ssh host 'bash -s' < script): each line is a command.
+    this.#stdinCommands = header.kind === 'exec' && (header.command === null || (header.command !== undefined && SHELL_ON_STDIN.test(header.command)));
     this.#settings = settings;
     this.#term = new Terminal({ cols: header.cols, rows: header.rows, scrollback: 0, allowProposedApi: true, logLevel: 'off' });
     this.#serializer = new SerializeAddon();
@@ -222,6 +179,8 @@ class CastAnalyser {
         if (detector) {
           this.#write(() => detector.input(t, data, offset));
           if (/[\r\n]/.test(data)) this.#entered = true;
+        } else if (this.#stdinCommands) {
+          this.#stdinLines(t, data, offset);
         }
         break;
       }
@@ -246,6 +205,29 @@ class CastAnalyser {
     }
   }
 
+  /** Lines a shell reads from stdin, as commands; a heredoc's body or a script's comments are read as they are. */
+  #stdinLines(t: number, data: string, offset: number): void {
+    let rest = data;
+    for (let nl = rest.indexOf('\n'); nl !== -1; nl = rest.indexOf('\n')) {
+      this.#lineAt ??= { t, offset };
+      this.#stdinCommand(this.#line + rest.slice(0, nl));
+      this.#line = '';
+      this.#lineAt = undefined;
+      rest = rest.slice(nl + 1);
+    }
+    if (rest) {
+      this.#lineAt ??= { t, offset };
+      this.#line = (this.#line + rest).slice(-MAX_STDIN_LINE);
+    }
+  }
+
+  #stdinCommand(line: string): void {
+    const text = line.replace(/\r$/, '').trim();
+    const at = this.#lineAt;
+    if (!text || text.startsWith('#') || !at) return;
+    this.#commands.push({ seq: this.#commands.length, t: at.t, text: text.slice(0, MAX_STDIN_LINE), castOffset: at.offset, risks: risksOf(text) });
+  }
+
   /** Waits while the terminal is far behind. */
   async backpressure(): Promise<void> {
     while (this.#pending > MAX_PENDING && !this.#failure) {
@@ -255,6 +237,7 @@ class CastAnalyser {
   }
 
   async finish(truncated: boolean): Promise<AnalysisResult> {
+    if (this.#line) this.#stdinCommand(this.#line);
     await new Promise<void>((resolve) =>
       this.#write(() => {
         this.#detector?.resolve(); // a last line whose echo never came

@@ -75,6 +75,8 @@ export interface Header {
   cols: number;
   rows: number;
   kind: string;
+  /** An exec's command line; null for a shell without a terminal; undefined where the format does not say (asciicast). */
+  command?: string | null;
 }
 
 export function checkHeader(v: unknown): Header {

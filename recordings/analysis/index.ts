@@ -1,4 +1,4 @@
 /** Session analysis (see analyse.ts): what the rest of recordings/ uses of it. */
-export { analyseCast, analyseFile } from './analyse.js';
+export { analyseCast, analyseFile, analyseFrames } from './sources.js';
 export type { AnalysedCommand, AnalysisOptions, AnalysisResult, Keyframe } from './analyse.js';
 export type { Risk } from '../risk-rules.js';

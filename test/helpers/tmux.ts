@@ -14,7 +14,7 @@ export class TmuxSsh {
   readonly name = 'airlock';
 
   constructor(
-    private readonly client: SshClient,
+    client: SshClient,
     dest: string,
     options: SshRunOptions & {
       width?: number;

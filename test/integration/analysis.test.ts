@@ -132,7 +132,9 @@ describe('analysis of real sessions', () => {
 
     // Replay from any point: keyframe + events up to that point give the screen a
     // full playback shows at that point.
-    const castText = (await g.services.recordings.read(rec)).toString('utf8');
+    const castParts: Buffer[] = [];
+    for await (const c of g.services.recordings.cast(rec)) castParts.push(c);
+    const castText = Buffer.concat(castParts).toString('utf8');
     const cast = parseCast(castText);
     const screenAt = async (at: number, keyframe: { cols: number; rows: number; screen: string } | null, events: Array<[number, string, string]>) => {
       const term = new Terminal({ cols: keyframe?.cols ?? cast.header.width, rows: keyframe?.rows ?? cast.header.height, allowProposedApi: true });

@@ -291,6 +291,7 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     { route: 'POST /api/v1/recordings/prune', allowed: ['admin'], ok: 200 },
     { route: 'GET /api/v1/recordings/:id', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}` },
     { route: 'GET /api/v1/recordings/:id/cast', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/cast` },
+    { route: 'GET /api/v1/recordings/:id/raw', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/raw` },
     { route: 'GET /api/v1/recordings/:id/verify', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/verify` },
     { route: 'GET /api/v1/recordings/:id/commands', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/commands` },
     { route: 'GET /api/v1/recordings/:id/replay', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/replay?at=0` },
@@ -416,7 +417,7 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     const e = await s.identity.users.add({ name: 'peer', role: 'engineer', password: password('peer') }, { name: 'test' });
     secrets['peer'] = e.totp.secret;
     const other = await login('peer');
-    for (const suffix of ['', '/cast', '/verify']) {
+    for (const suffix of ['', '/cast', '/raw', '/verify', '/replay', '/commands']) {
       expectError(await call(base, 'GET', `/api/v1/recordings/${recordingId}${suffix}`, { token: other.token }), 404, 'ERR_NOT_FOUND');
     }
     const listed = await call(base, 'GET', '/api/v1/recordings', { token: other.token });

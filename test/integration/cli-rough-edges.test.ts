@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { engines } from '../helpers/db.js';
 import { CLI_PATH, baseEnv, createCliSandbox, oathtool, parseJson, startServe } from '../helpers/cli.js';
@@ -148,6 +149,42 @@ describe.each(engines)('the CLI a new user meets, on %s', (engine) => {
     expect(exported.stdout.startsWith('{"version":2')).toBe(true);
     expect(exported.stdout).toContain('hello-from-vault');
     expect(readdirSync(sb.root)).not.toContain('-');
+
+    // --raw: the stored recording byte for byte, in airlock's format.
+    const rawPath = join(sb.root, 'vault.alr');
+    expectExit(await sb.run(['recordings', 'export', recordingId.slice(0, 8), '--raw', '-o', rawPath], { as: 'ada' }), 0);
+    const raw = readFileSync(rawPath);
+    expect(raw.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x41, 0x4c, 0x52, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(raw.includes('hello-from-vault')).toBe(true);
+    expect(readdirSync(sb.root).filter((f) => f.includes('.part-'))).toEqual([]);
+
+    // --evidence: a tar any tar reads, whose manifest hashes every file in it.
+    const tarPath = join(sb.root, 'evidence.tar');
+    expectExit(await sb.run(['recordings', 'export', recordingId, '--evidence', '-o', tarPath], { as: 'ada' }), 0);
+    const out = join(sb.root, 'evidence');
+    mkdirSync(out);
+    execFileSync('tar', ['-xf', tarPath, '-C', out]);
+    const manifest = JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')) as { format: string; verified: boolean; files: Array<{ name: string; bytes: number; sha256: string }> };
+    expect(manifest).toMatchObject({ format: 'airlock-v1', verified: true });
+    expect(manifest.files.map((f) => f.name)).toEqual([
+      `${recordingId}.alr`,
+      `${recordingId}.alr.chain`,
+      `${recordingId}.export.cast`,
+      'recording-key.pem',
+      'recording.json',
+      'session.json',
+      'verification.json',
+    ]);
+    for (const f of manifest.files) {
+      const bytes = readFileSync(join(out, f.name));
+      expect({ name: f.name, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual(f);
+    }
+    expect(readFileSync(join(out, `${recordingId}.alr`)).equals(raw)).toBe(true);
+    expect(execFileSync('script', ['-qec', `asciinema cat ${join(out, `${recordingId}.export.cast`)}`, '/dev/null'], { encoding: 'utf8' })).toContain('hello-from-vault');
+    // An engineer may not export evidence.
+    const denied = await sb.run(['recordings', 'export', recordingId, '--evidence', '-o', join(sb.root, 'no.tar')], { as: 'alice' });
+    expect(denied.code).not.toBe(0);
+    expect(readdirSync(sb.root).filter((f) => f.startsWith('no.tar'))).toEqual([]);
   });
 
   it('--since takes durations and dates, and says what it takes when it cannot read one', async () => {

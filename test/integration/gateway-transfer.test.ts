@@ -154,6 +154,38 @@ describe('file transfer and forwarding through the gateway', () => {
       await expect.poll(async () => (await auditSince(g, seq, 'session.forward.refused')).map((e) => e.details['kind'])).toEqual(['scp', 'rsync']);
     });
 
+    it('refuses SFTP run as an exec command, however the command line is disguised', async () => {
+      writeFileSync(join(local, 'exec-sftp.txt'), 'must not arrive\n');
+      const seq = await headSeq(g);
+      // `sftp -D PROGRAM` speaks SFTP over PROGRAM's stdin and stdout: here, ssh running a command.
+      const viaExec = async (remoteCommand: string) => {
+        const wrapper = join(local, `sftp-over-ssh-${Math.random().toString(36).slice(2)}.sh`);
+        const quoted = [...g.ssh.baseArgs(), 'alice@t1@127.0.0.1', remoteCommand].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+        writeFileSync(wrapper, `#!/bin/sh\nexec ssh ${quoted}\n`, { mode: 0o755 });
+        return g.ssh.spawn('sftp', ['-D', wrapper], { ...creds(g), input: `put ${join(local, 'exec-sftp.txt')} ${remote}/exec-sftp.txt\n` });
+      };
+      // A wrapper the command check sees through …
+      const plain = await viaExec('env /usr/lib/openssh/sftp-server');
+      expect(plain.code).not.toBe(0);
+      expect(plain.stderr).toContain('airlock: file transfer (sftp) is not allowed by your grant');
+      // … and one it cannot: the protocol itself gives it away.
+      const disguised = await viaExec('sh -c "exec $(printf /usr/lib/openssh/sftp-)server"');
+      expect(disguised.code).not.toBe(0);
+      expect(disguised.stderr).toContain('airlock: file transfer (SFTP) is not allowed by your grant');
+      expect(existsSync(join(remote, 'exec-sftp.txt'))).toBe(false);
+      await expect
+        .poll(async () => (await auditSince(g, seq, 'session.forward.refused')).map((e) => [e.details['kind'], e.details['via'] ?? null]))
+        .toEqual([
+          ['sftp', null],
+          ['sftp', 'exec'],
+        ]);
+      // Text on stdin is not mistaken for it.
+      const text = await g.asAlice('alice@t1', ['cat'], { input: 'plain text on stdin\n' });
+      expect(text.stdout.toString()).toBe('plain text on stdin\n');
+      const binary = await g.asAlice('alice@t1', ['wc -c'], { input: Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3, 9]) });
+      expect(binary.stdout.toString().trim()).toBe('10');
+    });
+
     it('refuses a local forward (ssh -L) and audits it with the destination', async () => {
       const seq = await headSeq(g);
       const fwd = await forwardLocal(g, echoPort);

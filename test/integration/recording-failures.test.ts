@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCliSandbox, oathtool, parseJson } from '../helpers/cli.js';
 import type { CliSandbox } from '../helpers/cli.js';
@@ -47,7 +47,7 @@ describe('recording when things go wrong', () => {
     });
     // Let it run past a few checkpoints (their lines in the chain file on disk), then kill the server outright.
     const checkpoints = () => {
-      const chain = readdirSync(join(sb.dataDir, 'recordings'), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.cast.chain'));
+      const chain = readdirSync(join(sb.dataDir, 'recordings'), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.alr.chain'));
       return chain ? (readFileSync(join(sb.dataDir, 'recordings', chain), 'utf8').match(/"t":"checkpoint"/g) ?? []).length : 0;
     };
     await waitFor(() => checkpoints() >= 3, { timeoutMs: 20_000, message: 'three signed checkpoints on disk' });
@@ -71,6 +71,22 @@ describe('recording when things go wrong', () => {
     expect(out.report.checkpoints).toBeGreaterThanOrEqual(2);
     expect(out.report.verifiedLength).toBeGreaterThan(100);
     expect(out.report.summary).toMatch(/interrupted: signed and intact up to byte \d+/);
+
+    // Cut back, file and chain alike, to the first checkpoint: consistent on its own,
+    // but the database saw a later checkpoint on disk while the recording was open.
+    const rel = readdirSync(join(sb.dataDir, 'recordings'), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.alr')) as string;
+    const path = join(sb.dataDir, 'recordings', rel);
+    const lines = readFileSync(path + '.chain', 'utf8').split('\n');
+    const first = lines.findIndex((l) => l.includes('"t":"checkpoint"'));
+    const firstLength = (JSON.parse(lines[first] as string) as { body: { length: number } }).body.length;
+    writeFileSync(path + '.chain', lines.slice(0, first + 1).join('\n') + '\n');
+    truncateSync(path, firstLength);
+    const cut = await sb.run(['recordings', 'verify', list[0]!.id, '--json']);
+    const cutOut = parseJson<{ report: { ok: boolean; problems: Array<{ kind: string; expected: number; actual: number }>; summary: string } }>(cut);
+    expect(cut.code).toBe(7);
+    expect(cutOut.report.problems).toEqual([{ kind: 'cut_back', expected: expect.any(Number), actual: firstLength }]);
+    expect(cutOut.report.problems[0]!.expected).toBeGreaterThan(firstLength);
+    expect(cutOut.report.summary).toContain('the file was cut back');
     const sessions = parseJson<Array<{ status: string }>>(await sb.run(['session', 'list', '--json']));
     expect(sessions[0]!.status).toBe('interrupted');
   }, 240_000);

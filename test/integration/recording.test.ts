@@ -9,6 +9,12 @@ import { TmuxSsh } from '../helpers/tmux.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Recordings of real sessions through airlock, played by the real asciinema. */
+async function toArray(chunks: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of chunks) out.push(c);
+  return out;
+}
+
 describe('recording real sessions', () => {
   let g: GatewayHarness;
   beforeAll(async () => {
@@ -56,7 +62,11 @@ describe('recording real sessions', () => {
     const [rec] = await recordingsOf(1);
     expect(rec!.status).toBe('complete');
     expect(rec!.kind).toBe('terminal');
-    const castText = (await g.services.recordings.read(rec!)).toString('utf8');
+    // The stored file is the lossless copy; what players read is its asciicast export.
+    const stored = await g.services.recordings.read(rec!);
+    expect(stored.includes('hunter2')).toBe(false);
+    expect(stored.includes('Sup3rSecret')).toBe(false);
+    const castText = Buffer.concat(await toArray(g.services.recordings.cast(rec!))).toString('utf8');
     const cast = parseCast(castText);
     expect(cast.header).toMatchObject({ version: 2, width: 100, height: 30, title: 'alice@t1' });
     expect(cast.header.airlock).toMatchObject({ user: 'alice', target: 't1', session: rec!.sessionId });
@@ -81,6 +91,10 @@ describe('recording real sessions', () => {
     expect(played).toContain('marker-42');
     expect(played).toContain('length 19');
     expect(played).not.toContain('hunter2');
+    // And plays it, in a terminal, at speed (idle time capped so that it is quick).
+    const replayed = execFileSync('script', ['-qec', `asciinema play -s 20 -i 0.05 ${file}`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(replayed).toContain('marker-42');
+    expect(replayed).toContain('40 120');
 
     const report = await g.services.recordings.verify(rec!);
     expect(report).toMatchObject({ ok: true, final: true });
@@ -92,7 +106,7 @@ describe('recording real sessions', () => {
     expect(r.code).toBe(3);
     const rows = await recordingsOf(before + 1);
     const rec = rows.find((x) => x.kind === 'exec')!;
-    const cast = parseCast((await g.services.recordings.read(rec)).toString('utf8'));
+    const cast = parseCast(Buffer.concat(await toArray(g.services.recordings.cast(rec))).toString('utf8'));
     expect(cast.events[0]).toEqual([expect.any(Number), 'm', 'exec: echo out-1; echo err-1 >&2; echo out-2; exit 3']);
     const seq = cast.events.map((e) => `${e[1]}:${e[2]}`);
     expect(seq.indexOf('m:stderr')).toBeGreaterThan(seq.findIndex((x) => x.startsWith('o:') && x.includes('out-1')));

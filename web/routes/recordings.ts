@@ -6,7 +6,8 @@ import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { listSessionRows } from '../../gateway/index.js';
 import type { RecordingRow } from '../../recordings/index.js';
-import { evidenceBundle } from '../../recordings/index.js';
+import { bundleFile, evidenceBundle } from '../../recordings/index.js';
+import { send } from '../stream.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
 import { idParam } from '../ids.js';
@@ -93,13 +94,22 @@ export function recordingRoutes(s: WebDeps): Router {
     res.json({ recording, access: await accessContext(s, session?.requestId ?? null) });
   });
 
+  /** asciicast v2 (converted as it streams, for airlock-format recordings): what asciinema plays. */
   r.get('/:id/cast', async (req, res) => {
     const row = await visible(req);
-    const data = await s.recordings.read(row);
-    await audited(req, 'recording.read', row, { bytes: data.length });
+    await audited(req, 'recording.read', row, { as: 'asciicast', stored: row.length });
     res.setHeader('Content-Type', 'application/x-asciicast');
     res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
-    res.send(data);
+    await send(res, s.recordings.cast(row), s.logger);
+  });
+
+  /** The stored file, byte for byte: the lossless copy the chain covers (recordings/FORMAT.md). */
+  r.get('/:id/raw', async (req, res) => {
+    const row = await visible(req);
+    await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
+    res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
+    res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
+    await send(res, s.recordings.raw(row), s.logger);
   });
 
   r.get('/:id/commands', async (req, res) => {
@@ -131,30 +141,21 @@ export function recordingRoutes(s: WebDeps): Router {
 
   r.get('/:id/evidence', requireRole('admin', 'auditor'), async (req, res) => {
     const row = await visible(req);
-    const [cast, chain, report, sessions] = await Promise.all([
-      s.recordings.read(row),
-      s.recordings.readChain(row),
-      s.recordings.verify(row),
-      listSessionRows(s.db, { id: row.sessionId }),
-    ]);
+    const [recordingFiles, report, sessions] = await Promise.all([s.recordings.evidenceFiles(row), s.recordings.verify(row), listSessionRows(s.db, { id: row.sessionId })]);
     const key = s.recordingKeys.byFingerprint(row.keyFingerprint);
     const actor = actorOf(req);
-    const bundle = evidenceBundle(
-      [
-        { name: `${row.id}.cast`, data: cast },
-        { name: `${row.id}.cast.chain`, data: Buffer.from(chain) },
-        { name: 'recording-key.pem', data: Buffer.from(key?.publicPem ?? '') },
-        { name: 'recording.json', data: Buffer.from(JSON.stringify(row, null, 2) + '\n') },
-        { name: 'session.json', data: Buffer.from(JSON.stringify(sessions[0] ?? null, null, 2) + '\n') },
-        { name: 'verification.json', data: Buffer.from(JSON.stringify(report, null, 2) + '\n') },
-      ],
-      { recording: row.id, session: row.sessionId, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok },
-      s.clock.now(),
-    );
-    await audited(req, 'recording.exported', row, { bytes: bundle.length, verified: report.ok });
+    const files = [
+      ...recordingFiles,
+      bundleFile('recording-key.pem', key?.publicPem ?? ''),
+      bundleFile('recording.json', JSON.stringify(row, null, 2) + '\n'),
+      bundleFile('session.json', JSON.stringify(sessions[0] ?? null, null, 2) + '\n'),
+      bundleFile('verification.json', JSON.stringify(report, null, 2) + '\n'),
+    ];
+    const meta = { recording: row.id, session: row.sessionId, format: row.format, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok };
+    await audited(req, 'recording.exported', row, { files: files.map((f) => ({ name: f.name, bytes: f.size })), verified: report.ok });
     res.setHeader('Content-Type', 'application/x-tar');
     res.setHeader('Content-Disposition', `attachment; filename="airlock-evidence-${row.id}.tar"`);
-    res.send(bundle);
+    await send(res, evidenceBundle(files, meta, s.clock.now()), s.logger);
   });
 
   return r;

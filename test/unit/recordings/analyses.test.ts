@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { rmSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../../core/clock.js';
-import { parseCast } from '../../../recordings/asciicast.js';
+import { Frame, FrameParser } from '../../../recordings/frame-format.js';
+import { eventsOf } from '../../helpers/frames.js';
 import type { LiveRecording, StartRecording } from '../../../recordings/recordings.js';
 import { engines } from '../../helpers/db.js';
 import { openTestServices } from '../../helpers/services.js';
@@ -93,10 +94,10 @@ describe.each(engines)('Analyses on %s', (engine) => {
     expect(commands[1]?.risks.some((r) => r.severity === 'high')).toBe(true);
     // Wall-clock time: the recording's start plus the time into it.
     expect(commands[0]!.at.getTime()).toBe(row.startedAt.getTime() + Math.round(commands[0]!.t * 1000));
-    // The offset points at the event line where Enter was pressed.
+    // The offset points at the frame where Enter was pressed.
     const file = await s.recordings.read(row);
-    expect(file[commands[0]!.castOffset]).toBe(0x5b);
-    expect(file[commands[0]!.castOffset - 1]).toBe(0x0a);
+    const at = commands[0]!.castOffset;
+    expect([file[at], file.readUInt32BE(at + 6), file[at + 10]]).toEqual([Frame.Input, 1, 0x0d]);
 
     const audit = (await s.db.query<{ details: { commands: number; risky: Array<{ seq: number; rules: string[] }> } }>("SELECT details FROM audit_events WHERE action = 'recording.analysed'")).rows;
     expect(audit).toHaveLength(1);
@@ -149,7 +150,7 @@ describe.each(engines)('Analyses on %s', (engine) => {
     });
     expect(await dense.runOnce()).toBe(true);
     const row = await s.recordings.get(live.id);
-    const cast = parseCast((await s.recordings.read(row)).toString('utf8'));
+    const cast = { events: eventsOf(await s.recordings.read(row)) };
     const frames = (await s.db.query<{ n: number }>('SELECT count(*)::int AS n FROM recording_keyframes WHERE recording_id = $1', [live.id])).rows[0]?.n ?? 0;
     expect(frames).toBeGreaterThan(3);
 
@@ -166,10 +167,15 @@ describe.each(engines)('Analyses on %s', (engine) => {
     expect(seek.keyframe!.t).toBeLessThanOrEqual(at);
     const k = await dense.keyframeAt(row.id, at);
     expect(k?.t).toBe(seek.keyframe!.t);
-    // The events continue right after the keyframe's point in the file.
+    // The events continue from the keyframe's frame in the file.
     const file = await s.recordings.read(row);
-    const firstLine = file.subarray(k!.castOffset, file.indexOf(0x0a, k!.castOffset)).toString('utf8');
-    expect(seek.events[0]).toEqual(JSON.parse(firstLine));
+    const frame: number[] = [];
+    new FrameParser(k!.castOffset).push(file.subarray(k!.castOffset), (f) => {
+      frame.push(f.time / 1000, f.type);
+      return false;
+    });
+    expect(frame[1]).toBe(Frame.Output);
+    expect(seek.events[0]?.[0]).toBe(frame[0]);
     expect(seek.events.at(-1)![0]).toBeLessThanOrEqual(at + 2 + 5);
 
     // Paging with from= walks every event exactly once, whatever the page size.

@@ -10,6 +10,8 @@ import type { StartRecording } from '../../../recordings/recordings.js';
 import { FileRecordingStore } from '../../../recordings/store.js';
 import type { RecordingStore } from '../../../recordings/store.js';
 import { parseCast } from '../../../recordings/asciicast.js';
+import { Frame } from '../../../recordings/frame-format.js';
+import { bytesOf, eventsOf, framesOf } from '../../helpers/frames.js';
 import type { ChainEntry, RangeEntry } from '../../../recordings/integrity.js';
 import { engines } from '../../helpers/db.js';
 import { openTestServices } from '../../helpers/services.js';
@@ -17,6 +19,12 @@ import type { TestServices } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const DAY = 86_400_000;
+
+async function toArray(chunks: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of chunks) out.push(c);
+  return out;
+}
 
 /** A store that can be made to fail like a full or read-only disk. */
 class FlakyStore implements RecordingStore {
@@ -32,14 +40,20 @@ class FlakyStore implements RecordingStore {
     if (this.broken) throw this.broken;
     const files = await this.inner.create(relPath);
     if (!this.failWrites) return files;
-    await Promise.all([files.cast.close(), files.chain.close()]);
-    return { cast: await open('/dev/full', 'w'), chain: await open('/dev/full', 'w') };
+    await Promise.all([files.file.close(), files.chain.close()]);
+    return { file: await open('/dev/full', 'w'), chain: await open('/dev/full', 'w') };
   }
   read(relPath: string) {
     return this.inner.read(relPath);
   }
   readRange(relPath: string, offset: number, length: number) {
     return this.inner.readRange(relPath, offset, length);
+  }
+  openReader(relPath: string) {
+    return this.inner.openReader(relPath);
+  }
+  stream(relPath: string, start?: number, end?: number) {
+    return this.inner.stream(relPath, start, end);
   }
   localPath(relPath: string) {
     return this.inner.localPath(relPath);
@@ -143,7 +157,7 @@ describe.each(engines)('Recordings on %s', (engine) => {
       sessionId,
       channelIndex: 1,
       kind: 'terminal',
-      path: `2026/01/10/${sessionId}.cast`,
+      path: `2026/01/10/${sessionId}.alr`,
       node: s.config.nodeName,
       userName: 'alice',
       targetName: 'db01',
@@ -164,8 +178,30 @@ describe.each(engines)('Recordings on %s', (engine) => {
     const last = chainOf(row.path).at(-1);
     expect(last).toMatchObject({ t: 'checkpoint', body: { final: true, length: file.length, head: row.chainHead, session: sessionId, recording: live.id } });
 
-    const cast = parseCast(file.toString('utf8'));
-    expect(cast.header).toMatchObject({
+    const { header } = framesOf(file);
+    expect(header).toEqual({
+      format: 'airlock-recording',
+      version: 1,
+      start: started.getTime(),
+      recording: live.id,
+      session: sessionId,
+      kind: 'terminal',
+      user: 'alice',
+      target: 'db01',
+      login: 'root',
+      source: '192.0.2.7',
+      cols: 100,
+      rows: 30,
+      term: 'xterm-256color',
+      command: null,
+      approval: 'apr-1',
+      title: 'alice@db01',
+    });
+    expect(row.format).toBe('airlock-v1');
+    expect(bytesOf(file, Frame.Output).toString()).toBe('alice@db01:~$ ' + 'y'.repeat(6000));
+    // The asciicast export of it, streamed.
+    const exported = parseCast(Buffer.concat(await toArray(s.recordings.cast(row))).toString('utf8'));
+    expect(exported.header).toMatchObject({
       version: 2,
       width: 100,
       height: 30,
@@ -173,7 +209,8 @@ describe.each(engines)('Recordings on %s', (engine) => {
       env: { TERM: 'xterm-256color', SHELL: '/bin/sh' },
       airlock: { recording: live.id, session: sessionId, kind: 'terminal', user: 'alice', target: 'db01', login: 'root', source: '192.0.2.7', approval: 'apr-1' },
     });
-    expect(cast.events.map((e) => e[2]).join('')).toBe('alice@db01:~$ ' + 'y'.repeat(6000));
+    expect(exported.events.map((e) => e[2]).join('')).toBe('alice@db01:~$ ' + 'y'.repeat(6000));
+    expect(Buffer.concat(await toArray(s.recordings.raw(row))).equals(file)).toBe(true);
 
     const sealed = await auditActions('recording.sealed');
     expect(sealed).toHaveLength(1);
@@ -188,16 +225,19 @@ describe.each(engines)('Recordings on %s', (engine) => {
     const sessionId = await newSession();
     const live = await s.recordings.start(startOf(sessionId, { kind: 'exec', channelIndex: 2, command: 'uptime', term: undefined }));
     live.recorder.output(Buffer.from(' 09:30 up 1 day\n'));
-    live.recorder.input(Buffer.from('ignored'));
+    live.recorder.input(Buffer.from('stdin, as sent\n'));
+    live.recorder.stderr(Buffer.from('a warning\n'));
     await live.finish();
     const row = await s.recordings.get(live.id);
-    expect(row.path).toBe(`2026/01/10/${sessionId}-2.cast`);
-    const cast = parseCast(readFileSync(join(recordingsDir, row.path), 'utf8'));
-    expect(cast.header.title).toBe('alice@db01: uptime');
-    expect(cast.header.env).toEqual({ TERM: 'dumb', SHELL: '/bin/sh' });
-    expect(cast.events.map((e) => [e[1], e[2]])).toEqual([
+    expect(row.path).toBe(`2026/01/10/${sessionId}-2.alr`);
+    const file = readFileSync(join(recordingsDir, row.path));
+    expect(framesOf(file).header).toMatchObject({ kind: 'exec', command: 'uptime', title: 'alice@db01: uptime', term: 'dumb' });
+    expect(eventsOf(file).map((e) => [e[1], e[2]])).toEqual([
       ['m', 'exec: uptime'],
       ['o', ' 09:30 up 1 day\n'],
+      ['i', 'stdin, as sent\n'],
+      ['m', 'stderr'],
+      ['o', 'a warning\n'],
     ]);
   });
 

@@ -8,7 +8,8 @@ import { Recorder } from '../../../recordings/recorder.js';
 import { FileRecordingStore } from '../../../recordings/store.js';
 import { keyFingerprint } from '../../../recordings/keys.js';
 import type { RecordingKey } from '../../../recordings/keys.js';
-import { parseCast } from '../../../recordings/asciicast.js';
+import { Frame } from '../../../recordings/frame-format.js';
+import { eventsOf, framesOf } from '../../helpers/frames.js';
 import { ManualClock } from '../../../core/clock.js';
 
 const WINDOW = 400;
@@ -41,10 +42,10 @@ describe('InputRedactor', () => {
     }
     // The first keys' windows have passed, the last ones' not yet.
     const early = r.tick(5000 + WINDOW);
-    expect(early).toEqual([{ t: 5, data: REDACTED }]);
+    expect(early).toEqual([{ t: 5, data: REDACTED, hidden: [1] }]);
     const rest = r.tick(now + WINDOW);
     expect(rest).toHaveLength(password.length - 1);
-    for (const [i, e] of rest.entries()) expect(e).toEqual({ t: 5 + (i + 1) * 0.1, data: REDACTED });
+    for (const [i, e] of rest.entries()) expect(e).toEqual({ t: 5 + (i + 1) * 0.1, data: REDACTED, hidden: [1] });
     for (const e of [...early, ...rest]) expect(e.data).toBe(REDACTED);
   });
 
@@ -52,7 +53,7 @@ describe('InputRedactor', () => {
     const r = new InputRedactor(WINDOW);
     r.input(1, 'x', 1000);
     expect(r.tick(1000 + WINDOW - 1)).toEqual([]);
-    expect(r.tick(1000 + WINDOW)).toEqual([{ t: 1, data: REDACTED }]);
+    expect(r.tick(1000 + WINDOW)).toEqual([{ t: 1, data: REDACTED, hidden: [1] }]);
   });
 
   it('keeps Enter and control keys as they are', () => {
@@ -69,7 +70,7 @@ describe('InputRedactor', () => {
     r.input(1, 'secret', 1000);
     expect(r.input(1.2, '\r', 1200)).toEqual([]);
     expect(r.tick(1000 + WINDOW)).toEqual([
-      { t: 1, data: REDACTED },
+      { t: 1, data: REDACTED, hidden: [6] },
       { t: 1.2, data: '\r' },
     ]);
   });
@@ -98,7 +99,7 @@ describe('InputRedactor', () => {
     expect(r.output('\r\n', 1050)).toEqual([]);
     expect(r.output('total 0\r\n$ ', 1100)).toEqual([]);
     const out = r.tick(1000 + WINDOW);
-    expect(out).toEqual([{ t: 1, data: REDACTED + '\r' }]);
+    expect(out).toEqual([{ t: 1, data: REDACTED + '\r', hidden: [7] }]);
     expect(JSON.stringify(out)).not.toContain('hunter2');
   });
 
@@ -161,8 +162,8 @@ describe('InputRedactor', () => {
     r.input(1, 'p', 1000);
     r.input(1.1, 'w', 1100);
     expect(r.output('a pwd prompt', 1000 + WINDOW + 500)).toEqual([
-      { t: 1, data: REDACTED },
-      { t: 1.1, data: REDACTED },
+      { t: 1, data: REDACTED, hidden: [1] },
+      { t: 1.1, data: REDACTED, hidden: [1] },
     ]);
   });
 
@@ -171,7 +172,7 @@ describe('InputRedactor', () => {
     r.input(1, 'typed', 1000);
     r.input(1.1, '\x03', 1100);
     expect(r.flush()).toEqual([
-      { t: 1, data: REDACTED },
+      { t: 1, data: REDACTED, hidden: [5] },
       { t: 1.1, data: '\x03' },
     ]);
     expect(r.flush()).toEqual([]);
@@ -180,7 +181,7 @@ describe('InputRedactor', () => {
   it('keeps control keys inside a hidden chunk', () => {
     const r = new InputRedactor(WINDOW);
     r.input(1, 'abc\x7fd\r', 1000);
-    expect(r.flush()).toEqual([{ t: 1, data: `${REDACTED}\x7f${REDACTED}\r` }]);
+    expect(r.flush()).toEqual([{ t: 1, data: `${REDACTED}\x7f${REDACTED}\r`, hidden: [3, 1] }]);
   });
 });
 
@@ -195,17 +196,18 @@ describe('Recorder input events', () => {
 
   it('records echoed typing, hides a password, and never writes time backwards', async () => {
     const store = new FileRecordingStore(dir);
-    const rel = `${randomUUID()}.cast`;
+    const rel = `${randomUUID()}.alr`;
     const files = await store.create(rel);
     const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
     const rec = new Recorder({
       ...files,
-      header: { width: 80, height: 24, title: 'alice@db01', env: {}, airlock: {} },
+      header: { recording: 'r', session: 's', kind: 'terminal', user: 'alice', target: 'db01', login: 'root', source: '192.0.2.7', cols: 80, rows: 24, term: 'xterm', command: null, approval: null, title: 'alice@db01' },
       ids: { session: randomUUID(), recording: randomUUID() },
       key: key(),
       clock,
       scheduler: clock,
-      recordInput: true,
+      input: 'redacted',
+      output: true,
       flushMs: 20,
       checkpointMs: 60_000,
     });
@@ -243,10 +245,12 @@ describe('Recorder input events', () => {
     rec.input(Buffer.from('unfinished'));
     await rec.close();
 
-    const text = (await store.read(rel)).toString('utf8');
-    expect(text).not.toContain('S3cret!');
-    expect(text).not.toContain('unfinished');
-    const cast = parseCast(text);
+    const file = await store.read(rel);
+    expect(file.includes('S3cret!')).toBe(false);
+    expect(file.includes('unfinished')).toBe(false);
+    const cast = { events: eventsOf(file) };
+    // What was hidden is counted, byte for byte.
+    expect(framesOf(file).frames.filter((f) => f.type === Frame.Hidden).reduce((n, f) => n + f.payload.readUInt32BE(0), 0)).toBe('S3cret!'.length + 'unfinished'.length);
     const times = cast.events.map((e) => e[0]);
     for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThanOrEqual(times[i - 1] as number);
     const inputs = cast.events.filter((e) => e[1] === 'i').map((e) => e[2]);

@@ -1,0 +1,176 @@
+import { AirlockError } from '../core/pure.js';
+
+/**
+ * The airlock recording format, version 1 (recordings/FORMAT.md): magic, then
+ * frames of `type:u8 flags:u8 time:u32 length:u32 payload`, big-endian. This file
+ * is the layout and a streaming parser; frame-writer.ts writes it, the readers
+ * (replay, analysis, export) parse it with FrameParser.
+ */
+export const MAGIC = Buffer.from([0x89, 0x41, 0x4c, 0x52, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const FRAME_HEADER = 10;
+/** The most a frame may carry: a reader never holds more than this of one frame. */
+export const MAX_FRAME = 16 * 1024 * 1024;
+
+export const Frame = {
+  Header: 1,
+  Output: 2,
+  Stderr: 3,
+  Input: 4,
+  Resize: 5,
+  Marker: 6,
+  Hidden: 7,
+} as const;
+export type FrameType = (typeof Frame)[keyof typeof Frame];
+
+export interface RecordingHeader {
+  format: 'airlock-recording';
+  version: 1;
+  /** ms since the epoch: frame times count from here. */
+  start: number;
+  recording: string;
+  session: string;
+  kind: 'terminal' | 'exec' | 'sftp';
+  user: string;
+  target: string;
+  login: string;
+  source: string;
+  cols: number;
+  rows: number;
+  term: string;
+  /** The exec command line; null for a shell (or sftp). */
+  command: string | null;
+  approval: string | null;
+  title: string;
+}
+
+/** Writes a frame header into buf at off (the payload follows it). */
+export function putFrameHeader(buf: Buffer, off: number, type: FrameType, time: number, length: number): void {
+  buf[off] = type;
+  buf[off + 1] = 0;
+  buf.writeUInt32BE(time >>> 0, off + 2);
+  buf.writeUInt32BE(length, off + 6);
+}
+
+export function isFrameFile(head: Uint8Array): boolean {
+  return head.length >= MAGIC.length && MAGIC.equals(Buffer.from(head.buffer, head.byteOffset, MAGIC.length));
+}
+
+export interface ParsedFrame {
+  type: number;
+  flags: number;
+  /** ms since the recording's start. */
+  time: number;
+  payload: Buffer;
+  /** Byte offset of the frame in the file (replay can start at a frame). */
+  offset: number;
+  /** Byte offset just after it. */
+  next: number;
+}
+
+/**
+ * Splits a recording arriving in chunks into frames, with their offsets; never
+ * holds more than one frame of data. `start` is the file offset of the first
+ * chunk: 0 for the whole file (the magic is checked), or a frame's offset to
+ * read from there (replay from a keyframe).
+ */
+export class FrameParser {
+  #parts: Buffer[] = [];
+  #have = 0;
+  #position: number;
+  #needMagic: boolean;
+
+  constructor(start = 0) {
+    this.#position = start;
+    this.#needMagic = start === 0;
+  }
+
+  /** Byte offset up to which everything was parsed into frames. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Bytes held: the start of a frame that continues in the next chunk. */
+  get pending(): number {
+    return this.#have;
+  }
+
+  /** Calls onFrame for every whole frame; onFrame returning false stops (push returns false). */
+  push(chunk: Uint8Array, onFrame: (f: ParsedFrame) => boolean | void): boolean {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (bytes.length === 0) return true;
+    this.#parts.push(bytes);
+    this.#have += bytes.length;
+    if (this.#needMagic) {
+      if (this.#have < MAGIC.length) return true;
+      const all = this.#take(this.#have);
+      if (!MAGIC.equals(all.subarray(0, MAGIC.length))) throw new AirlockError('ERR_RECORDING_FORMAT', 'not an airlock recording: the file does not start with its magic bytes');
+      this.#needMagic = false;
+      this.#position += MAGIC.length;
+      this.#unshift(all.subarray(MAGIC.length));
+    }
+    while (this.#have >= FRAME_HEADER) {
+      const head = this.#peek(FRAME_HEADER);
+      const length = head.readUInt32BE(6);
+      if (length > MAX_FRAME) throw new AirlockError('ERR_RECORDING_FORMAT', `frame at offset ${this.#position} claims ${length} bytes (at most ${MAX_FRAME})`);
+      if (this.#have < FRAME_HEADER + length) break;
+      const frame = this.#take(FRAME_HEADER + length);
+      const offset = this.#position;
+      this.#position += frame.length;
+      const more = onFrame({ type: frame[0] as number, flags: frame[1] as number, time: frame.readUInt32BE(2), payload: frame.subarray(FRAME_HEADER), offset, next: this.#position });
+      if (more === false) return false;
+    }
+    return true;
+  }
+
+  /** The first n held bytes, without consuming them. */
+  #peek(n: number): Buffer {
+    const first = this.#parts[0] as Buffer;
+    if (first.length >= n) return first.subarray(0, n);
+    const joined = Buffer.concat(this.#parts);
+    this.#parts = [joined];
+    return joined.subarray(0, n);
+  }
+
+  /** Consumes the first n held bytes (a copy only when they span chunks). */
+  #take(n: number): Buffer {
+    let first = this.#parts[0] as Buffer;
+    if (first.length < n) {
+      first = Buffer.concat(this.#parts);
+      this.#parts = [first];
+    }
+    const out = first.subarray(0, n);
+    if (first.length === n) this.#parts.shift();
+    else this.#parts[0] = first.subarray(n);
+    this.#have -= n;
+    return out;
+  }
+
+  #unshift(rest: Buffer): void {
+    this.#parts = rest.length ? [rest] : [];
+    this.#have = rest.length;
+  }
+}
+
+/** The header frame's JSON, checked; throws ERR_RECORDING_FORMAT. */
+export function parseHeader(f: ParsedFrame): RecordingHeader {
+  if (f.type !== Frame.Header) throw new AirlockError('ERR_RECORDING_FORMAT', 'the recording does not begin with a header frame');
+  let h: unknown;
+  try {
+    h = JSON.parse(f.payload.toString('utf8'));
+  } catch {
+    throw new AirlockError('ERR_RECORDING_FORMAT', 'the header frame is not JSON');
+  }
+  const header = h as Partial<RecordingHeader>;
+  if (header.format !== 'airlock-recording' || header.version !== 1 || typeof header.start !== 'number') {
+    throw new AirlockError('ERR_RECORDING_FORMAT', 'the header frame is not an airlock recording header of version 1');
+  }
+  return header as RecordingHeader;
+}
+
+/** "cols:u16 rows:u16" */
+export function resizePayload(cols: number, rows: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt16BE(Math.min(cols, 0xffff));
+  b.writeUInt16BE(Math.min(rows, 0xffff), 2);
+  return b;
+}
