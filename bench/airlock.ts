@@ -197,17 +197,27 @@ export async function liveSessions(web: string, token: string): Promise<number> 
   return ((await res.json()) as { liveSessions: number }).liveSessions;
 }
 
+/** Recordings whose session analysis has not finished (pending or running). */
+export async function analysesPending(web: string, token: string): Promise<number> {
+  const res = await fetch(`${web}/api/v1/recordings?limit=1000`, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`GET /recordings: HTTP ${res.status}`);
+  const { recordings } = (await res.json()) as { recordings: Array<{ status: string; analysisStatus: string }> };
+  return recordings.filter((r) => r.status !== 'recording' && (r.analysisStatus === 'pending' || r.analysisStatus === 'running')).length;
+}
+
 /**
- * Waits until the node has no live session left (recordings sealed), up to
- * timeoutMs. A busy node may not answer at once; one that has exited is an error.
+ * Waits until the node has no live session left (recordings sealed) and, with
+ * `analysed`, until the analysis of every sealed recording has finished (it runs
+ * in a worker thread after sealing and would compete with the next path's run),
+ * up to timeoutMs. A busy node may not answer at once; one that has exited is an error.
  */
-export async function waitIdle(a: AirlockProcess, token: string, timeoutMs: number): Promise<boolean> {
+export async function waitIdle(a: AirlockProcess, token: string, timeoutMs: number, options: { analysed?: boolean } = {}): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const gone = a.exited();
     if (gone) throw new Error(`airlock ${a.kind} (pid ${a.pid}) ended (${gone}); its last output:\n${a.stderr().slice(-4000)}`);
     try {
-      if ((await liveSessions(a.web, token)) === 0) return true;
+      if ((await liveSessions(a.web, token)) === 0 && (!options.analysed || (await analysesPending(a.web, token)) === 0)) return true;
     } catch {
       // not answering right now: ask again
     }

@@ -9,7 +9,7 @@ import { keystrokeLatency } from './latency.js';
 import type { LatencyResult } from './latency.js';
 import { BenchUsageError, parseOptions } from './options.js';
 import type { BenchOptions } from './options.js';
-import { load1, loadInfo, machineInfo, roundLoad, versions } from './proc.js';
+import { load1, loadInfo, machineInfo, QUIET_LOAD, roundLoad, versions } from './proc.js';
 import { recorderMicro, TEXT_LOG_LINE } from './recorder-micro.js';
 import { replayBench } from './replay.js';
 import type { RecorderMicroResult } from './recorder-micro.js';
@@ -30,6 +30,24 @@ import type { TransferResult } from './transfer.js';
  */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+/**
+ * Before a timed round: waits (up to 3 minutes) for the 1-minute load to come
+ * down to QUIET_LOAD, so that what the bench itself just did (1,000 sessions, the
+ * last round) does not make the next round a figure taken under load. Returns
+ * the load the round starts at.
+ */
+async function quiet(): Promise<number> {
+  const end = Date.now() + 180_000;
+  let waited = false;
+  while (load1() > QUIET_LOAD && Date.now() < end) {
+    if (!waited) log(`waiting for the load (${load1()}) to come down to ${QUIET_LOAD}`);
+    waited = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  if (waited) log(`load ${load1()}${load1() > QUIET_LOAD ? ': still above, going on (marked under load)' : ''}`);
+  return load1();
+}
 
 /** Every path once per round; the order rotates so no path always goes first. */
 function rotated<T>(items: readonly T[], round: number): T[] {
@@ -111,7 +129,7 @@ async function main(o: BenchOptions): Promise<void> {
      */
     const settle = async (path: SshPath) => {
       if (path.name === 'airlock') {
-        if (!(await waitIdle(on, access.token, 180_000))) throw new Error('airlock did not seal a recording within 180 s');
+        if (!(await waitIdle(on, access.token, 300_000, { analysed: true }))) throw new Error('airlock did not seal and analyse a recording within 300 s');
         removeRecordings(on);
       } else if (path.name === 'airlock_norec') {
         if (!(await waitIdle(off, accessOff.token, 60_000))) throw new Error('the no-recorder host still had a session after 60 s');
@@ -155,7 +173,7 @@ async function main(o: BenchOptions): Promise<void> {
     if (o.sections.has('setup')) {
       for (let r = 0; r < o.setupRuns; r++) {
         const row: Partial<Record<PathName, number>> = {};
-        const start = load1();
+        const start = await quiet();
         for (const path of rotated(three, r)) {
           row[path.name] = await setupTime(path, env);
           await settle(path);
@@ -170,7 +188,7 @@ async function main(o: BenchOptions): Promise<void> {
     if (o.sections.has('latency')) {
       for (let r = 0; r < o.latencyRuns; r++) {
         const row: Partial<Record<PathName, LatencyResult>> = {};
-        const start = load1();
+        const start = await quiet();
         // The no-recorder host too: what the recorder adds to a keystroke.
         for (const path of rotated(four, r)) {
           row[path.name] = await keystrokeLatency(path, env, o.roundTrips);
@@ -187,7 +205,7 @@ async function main(o: BenchOptions): Promise<void> {
     const bulk = async (name: 'download' | 'upload' | 'text', runs: number, set: SshPath[], run: (path: SshPath) => Promise<TransferResult>) => {
       for (let r = 0; r < runs; r++) {
         const row: Partial<Record<PathName, TransferResult>> = {};
-        const start = load1();
+        const start = await quiet();
         for (const path of rotated(set, r)) {
           row[path.name] = await run(path);
           await settle(path);

@@ -168,7 +168,10 @@ async function startChannel(
       onStderr: (d) => {
         session.bytesOut += d.length;
       },
-      onExit: (exit) => host.exited(exit),
+      onExit: (exit) => {
+        host.exited(exit);
+        rec.recorder.marker('code' in exit ? `exit-status ${exit.code}` : `exit-signal ${exit.signal}${exit.coreDumped ? ' (core dumped)' : ''}`);
+      },
       record: rec.recorder,
       ...(sniffer ? { stdinFilter: sniffer } : {}),
       onClosed: () => {

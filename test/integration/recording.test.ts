@@ -100,7 +100,7 @@ describe('recording real sessions', () => {
     expect(report).toMatchObject({ ok: true, final: true });
   });
 
-  it('records an exec: command as a marker, stdout as output, stderr marked, exit code kept', async () => {
+  it('records an exec: command as a marker, stdout as output, stderr marked, exit code kept and recorded', async () => {
     const before = (await g.services.recordings.list()).length;
     const r = await g.asAlice('alice@t1', ['echo out-1; echo err-1 >&2; echo out-2; exit 3']);
     expect(r.code).toBe(3);
@@ -112,6 +112,8 @@ describe('recording real sessions', () => {
     expect(seq.indexOf('m:stderr')).toBeGreaterThan(seq.findIndex((x) => x.startsWith('o:') && x.includes('out-1')));
     expect(seq.findIndex((x) => x.startsWith('o:') && x.includes('err-1'))).toBeGreaterThan(seq.indexOf('m:stderr'));
     expect(cast.events.some((e) => e[1] === 'i')).toBe(false);
+    // The exit status is in the recording too.
+    expect(seq).toContain('m:exit-status 3');
   });
 
   it('refuses and names tampering of a sealed recording', async () => {
