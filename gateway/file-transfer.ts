@@ -26,9 +26,23 @@ const PATTERNS: ReadonlyArray<{ name: string; test: RegExp }> = [
   { name: 'sftp', test: /^(?:\S*\/)?(?:sftp-server|internal-sftp)(?:\s|$)/ },
 ];
 
+/** The letters of sudo's options that take no value. */
+const FLAG = 'abcdefijklmnoqsvwxyzABEFGHIJKLMNOPQRSVWXYZ';
+/**
+ * sudo's options before the command: `--` ends them; the ones that take a value
+ * (-u USER, -g GROUP, -C FD, -D DIR, -h HOST, -p PROMPT, -r ROLE, -t TYPE, -T
+ * TIMEOUT, -U USER, alone or last in a cluster such as -nu, with the value apart
+ * or attached) are read with their value; any other cluster (-n, -E, -HiS) is
+ * flags only. Long options take their value after `=` or as the next word.
+ */
+const SUDO_OPTIONS =
+  String.raw`(?:\s+(?:--(?=\s)|--(?:user|group|close-from|chdir|host|prompt|role|type|command-timeout|other-user)(?:=\S*|\s+\S+)|--[a-z][a-z-]*(?:=\S*)?|-[${FLAG}]*[ugCDhprtTU](?:\s+\S+|\S+)|-[${FLAG}]+))*`;
 /** Prefixes that run the rest of the line unchanged: assignments, and commands that exec their arguments. */
-const WRAPPER =
-  /^(?:[A-Za-z_][A-Za-z0-9_]*=\S*|exec|command|nohup|busybox|(?:\S*\/)?env(?:\s+(?:-[iv0]+|-u\s+\S+|--unset=\S+|--))*|(?:\S*\/)?sudo(?:\s+-[a-zA-Z]+(?:\s+(?![-/])[^\s-]\S*)?)*|(?:\S*\/)?nice(?:\s+-n\s*-?\d+|\s+-\d+)?|(?:\S*\/)?ionice(?:\s+-[cnp]\s*\d+)*|(?:\S*\/)?timeout(?:\s+-\S+)*\s+\d+[smhd]?|(?:\S*\/)?stdbuf(?:\s+-[ioe]\S+)*)\s+/;
+const WRAPPER = new RegExp(
+  String.raw`^(?:[A-Za-z_][A-Za-z0-9_]*=\S*|exec|command|nohup|busybox|(?:\S*\/)?env(?:\s+(?:-[iv0]+|-u\s+\S+|--unset=\S+|--))*|(?:\S*\/)?(?:sudo|doas)` +
+    SUDO_OPTIONS +
+    String.raw`|(?:\S*\/)?nice(?:\s+-n\s*-?\d+|\s+-\d+)?|(?:\S*\/)?ionice(?:\s+-[cnp]\s*\d+)*|(?:\S*\/)?timeout(?:\s+-\S+)*\s+\d+[smhd]?|(?:\S*\/)?stdbuf(?:\s+-[ioe]\S+)*)\s+`,
+);
 /** A shell running one command string: sh -c 'CMD', bash -lc "CMD", … */
 const SHELL_C = /^(?:\S*\/)?(?:sh|bash|dash|zsh|ksh|ash)(?:\s+-[a-zA-Z]*)*\s+-[a-zA-Z]*c[a-zA-Z]*\s+(.*)$/s;
 
@@ -54,19 +68,20 @@ function unquote(s: string): string {
 
 /**
  * SSH_FXP_INIT (draft-ietf-secsh-filexfer-02 §4): uint32 length, byte 1, uint32
- * version, then optional extensions. Nine bytes decide: a length below 64 KiB (so
- * the first two bytes are NUL), type 1, a version from 1 to 6.
+ * version, then optional extensions. Five bytes decide: a length from 5 to
+ * 256 KiB (so the first byte is NUL and the second below 4) and type 1. The
+ * version is not looked at: OpenSSH's sftp-server answers any version with its
+ * own, so a client may send whatever it likes there.
  */
-const INIT_BYTES = 9;
-function initPrefix(b: Buffer): 'no' | 'maybe' | 'yes' {
-  for (let i = 0; i < Math.min(b.length, INIT_BYTES); i++) {
-    const v = b[i] as number;
-    const ok = i <= 1 || i === 5 || i === 6 || i === 7 ? v === 0 : i === 4 ? v === 1 : i === 8 ? v >= 1 && v <= 6 : true;
-    if (!ok) return 'no';
-  }
+const INIT_BYTES = 5;
+const INIT_MAX_LENGTH = 256 * 1024;
+export function initPrefix(b: Buffer): 'no' | 'maybe' | 'yes' {
+  if (b.length >= 1 && b[0] !== 0) return 'no';
+  if (b.length >= 2 && (b[1] as number) >= INIT_MAX_LENGTH >>> 16) return 'no';
+  if (b.length >= 5 && b[4] !== 1) return 'no';
   if (b.length < INIT_BYTES) return 'maybe';
   const length = b.readUInt32BE(0);
-  return length >= 5 && length <= 0xffff ? 'yes' : 'no';
+  return length >= 5 && length < INIT_MAX_LENGTH ? 'yes' : 'no';
 }
 
 /**
@@ -105,7 +120,7 @@ export class ProtocolSniffer extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    // EOF before nine bytes: what was held was not an INIT (it could not be answered).
+    // EOF before five bytes: what was held was not an INIT (it could not be answered).
     done(null, this.#held.length && !this.#decided ? Buffer.concat(this.#held) : undefined);
   }
 }

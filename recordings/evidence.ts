@@ -29,7 +29,12 @@ function header(name: string, size: number, mtime: number): Buffer {
   h.write('0000644\0', 100, 'ascii'); // mode
   h.write('0000000\0', 108, 'ascii'); // uid
   h.write('0000000\0', 116, 'ascii'); // gid
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
+  if (size < 8 ** 11) h.write(size.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
+  else {
+    // 8 GiB or more: the size field in base-256 (the GNU and POSIX-2001 readers' extension), high bit set.
+    h[124] = 0x80;
+    h.writeBigUInt64BE(BigInt(size), 128);
+  }
   h.write(Math.floor(mtime).toString(8).padStart(11, '0') + '\0', 136, 'ascii');
   h.write('        ', 148, 'ascii'); // checksum placeholder
   h.write('0', 156, 'ascii'); // regular file

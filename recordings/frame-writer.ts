@@ -8,6 +8,8 @@ import { Chain } from './integrity.js';
 import { InputRedactor, REDACTED } from './redactor.js';
 import type { InputEvent } from './redactor.js';
 
+const MAX_TIME = 0xffffffff;
+
 /**
  * Writes one recording in airlock's lossless format (recordings/FORMAT.md) into
  * FILE.alr, and its integrity chain into FILE.alr.chain (recordings/integrity.ts).
@@ -163,9 +165,13 @@ export class FrameWriter {
     return this.#result;
   }
 
-  /** Times in the file never go backwards: the relay's clock reading can (a batch, a decided key). */
+  /**
+   * Times in the file never go backwards: the relay's clock reading can (a batch,
+   * a decided key). After 2^32 - 1 ms (49.7 days, far beyond any grant) they stay
+   * there rather than wrap: the order of the bytes is kept, their times are not.
+   */
   #time(ms: number): number {
-    const t = Math.max(this.#lastTime, Math.max(0, Math.round(ms - this.#o.startMs)));
+    const t = Math.min(MAX_TIME, Math.max(this.#lastTime, Math.max(0, Math.round(ms - this.#o.startMs))));
     this.#lastTime = t;
     return t;
   }

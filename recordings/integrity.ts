@@ -99,7 +99,36 @@ export interface VerifyReport {
   checkpoints: number;
   final: boolean;
   problems: VerifyProblem[];
+  /**
+   * Bytes of the file after verifiedLength: no signature vouches for them. 0 for a
+   * recording closed cleanly; after a crash, what was written since the last
+   * checkpoint (shown in every report and export, never silently counted as signed).
+   */
+  unsignedBytes: number;
   summary: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Why a parsed chain line is not an entry of the chain's form, or undefined when it is one. */
+function malformed(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return 'not an object';
+  const o = e as Record<string, unknown>;
+  if (o.t === 'range') {
+    if (!isCount(o.i) || !isCount(o.off) || !isCount(o.len)) return 'a range whose index, offset or length is not a whole number';
+    if (typeof o.range !== 'string' || !HEX64.test(o.range) || typeof o.head !== 'string' || !HEX64.test(o.head)) return 'a range without its hashes';
+    return undefined;
+  }
+  if (o.t === 'checkpoint') {
+    const b = o.body as Record<string, unknown> | null;
+    if (typeof b !== 'object' || b === null) return 'a checkpoint without its body';
+    if (typeof b.session !== 'string' || typeof b.recording !== 'string' || typeof b.time !== 'string' || typeof b.final !== 'boolean') return 'a checkpoint whose body is incomplete';
+    if (!isCount(b.length) || !isCount(b.entries) || typeof b.head !== 'string' || !HEX64.test(b.head)) return 'a checkpoint whose length, entries or head is malformed';
+    if (typeof o.key !== 'string' || typeof o.sig !== 'string') return 'a checkpoint without its key or signature';
+    return undefined;
+  }
+  return 'neither a range nor a checkpoint';
 }
 
 /** The recording's bytes, read a range at a time (never the whole file at once). */
@@ -137,12 +166,21 @@ export async function verifyChain(options: {
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n] as string;
     if (!line.trim()) continue;
+    let parsed: unknown;
     try {
-      entries.push(JSON.parse(line) as ChainEntry);
+      parsed = JSON.parse(line);
     } catch {
       // A torn last line after a crash is expected; anything earlier is damage.
       if (n < lines.length - 2) problems.push({ kind: 'chain_broken', index: n, detail: `line ${n + 1} of the chain file is not JSON` });
+      continue;
     }
+    const why = malformed(parsed);
+    if (why) {
+      // Nothing after a line of the wrong form can be trusted to be in place.
+      problems.push({ kind: 'chain_broken', index: n, detail: `line ${n + 1} of the chain file is ${why}` });
+      break;
+    }
+    entries.push(parsed as ChainEntry);
   }
   let head: Buffer = ZERO_HEAD;
   let offset = 0;
@@ -228,11 +266,12 @@ export async function verifyChain(options: {
     }
   }
   const ok = problems.length === 0;
+  const unsignedBytes = Math.max(0, fileLength - verifiedLength);
   let summary = summarize(ok, problems, verifiedLength, fileLength);
   if (ok && !final) {
-    summary = `interrupted: signed and intact up to byte ${verifiedLength} (last checkpoint); ${fileLength - verifiedLength} bytes after it are not covered by a signature`;
+    summary = `interrupted: signed and intact up to byte ${verifiedLength} (last checkpoint); ${unsignedBytes} bytes after it are not covered by a signature`;
   }
-  return { ok, verifiedLength, fileLength, checkpoints, final, problems, summary };
+  return { ok, verifiedLength, fileLength, checkpoints, final, problems, unsignedBytes, summary };
 }
 
 /** SHA-256 of a range, read in pieces: a 300 MB range is never one buffer. */

@@ -382,10 +382,12 @@ export class Recordings {
   /**
    * The recording's part of an evidence bundle: the stored file and its chain,
    * and for airlock-format recordings the asciicast export beside them (marked
-   * as derived: it is not what the chain covers). Sizes are taken now, so the
-   * bundle holds what was on disk when the export began.
+   * as derived: it is not what the chain covers), with the verification of
+   * exactly those bytes and that chain. Sizes are taken now, so for a live
+   * recording the bundle, and its report, hold what was on disk when the export
+   * began.
    */
-  async evidenceFiles(row: RecordingRow): Promise<BundleFile[]> {
+  async evidence(row: RecordingRow): Promise<{ files: BundleFile[]; report: VerifyReport }> {
     // The chain first: the writer puts bytes in the file before the chain entry covering them, so the
     // file's size read after it covers everything the chain vouches for.
     const chain = await this.deps.store.readChain(row.path);
@@ -396,11 +398,18 @@ export class Recordings {
       bundleFile(`${name}.chain`, chain),
     ];
     if (row.format === 'airlock-v1') {
-      let castSize = 0;
-      for await (const chunk of this.cast(row, size)) castSize += chunk.length;
-      files.push({ name: `${row.id}.export.cast`, size: castSize, data: () => this.cast(row, size) });
+      // A damaged file may not convert (a frame that claims too much, bad magic):
+      // the evidence is the stored file, its chain and the report, so the bundle
+      // goes out without the derived export and says why.
+      try {
+        let castSize = 0;
+        for await (const chunk of this.cast(row, size)) castSize += chunk.length;
+        files.push({ name: `${row.id}.export.cast`, size: castSize, data: () => this.cast(row, size) });
+      } catch (err) {
+        files.push(bundleFile(`${row.id}.export-missing.txt`, `The asciicast export could not be made from this recording: ${(err as Error).message}\nThe stored file (${name}) and its chain are in the bundle as they are on disk; verification.json says what of them is signed.\n`));
+      }
     }
-    return files;
+    return { files, report: await this.verify(row, { chainText: chain, size }) };
   }
 
   async readChain(row: RecordingRow): Promise<string> {
@@ -411,14 +420,16 @@ export class Recordings {
    * Re-hashes the file range by range (never holding it whole), follows the
    * chain, checks the signatures, that they were made for this recording, and
    * the database's final head, or for an open or interrupted recording the last
-   * checkpoint it saw on disk.
+   * checkpoint it saw on disk. `snapshot`: verify this chain text and the
+   * file's first `size` bytes (what an evidence bundle holds) rather than what
+   * is on disk now.
    */
-  async verify(row: RecordingRow): Promise<VerifyReport> {
+  async verify(row: RecordingRow, snapshot?: { chainText: string; size: number }): Promise<VerifyReport> {
     let reader: RecordingReader;
     let chainText: string;
     try {
-      // The chain first (see evidenceFiles): a live recording's file then covers all of it.
-      chainText = await this.deps.store.readChain(row.path);
+      // The chain first (see evidence): a live recording's file then covers all of it.
+      chainText = snapshot?.chainText ?? (await this.deps.store.readChain(row.path));
       reader = await this.deps.store.openReader(row.path);
     } catch (err) {
       return {
@@ -428,13 +439,14 @@ export class Recordings {
         checkpoints: 0,
         final: false,
         problems: [{ kind: 'unreadable', detail: `cannot read the recording: ${(err as Error).message}` }],
+        unsignedBytes: 0,
         summary: `cannot read the recording: ${(err as Error).message}`,
       };
     }
     const keys = new Map(this.deps.keys.all().map((k) => [k.fingerprint, k.publicKey]));
     try {
       return await verifyChain({
-        source: reader,
+        source: snapshot ? { size: Math.min(snapshot.size, reader.size), read: (offset, length) => reader.read(offset, length) } : reader,
         chainText,
         keys,
         expect: row.status === 'complete' && row.chainHead !== null && row.length !== null ? { length: row.length, head: row.chainHead } : undefined,

@@ -1,7 +1,7 @@
 import { AirlockError } from '../core/index.js';
 import type { CastHeader, EventCode } from './asciicast.js';
 import { FrameEvents, castHeaderOf } from './frame-events.js';
-import { FRAME_HEADER, FrameParser, MAGIC, parseHeader } from './frame-format.js';
+import { Frame, FRAME_HEADER, FrameParser, MAGIC, MAX_FRAME, parseHeader } from './frame-format.js';
 import type { ParsedFrame } from './frame-format.js';
 import type { RecordingRow } from './recordings.js';
 import type { RecordingStore } from './store.js';
@@ -52,14 +52,30 @@ export function replayWindow(store: RecordingStore, row: RecordingRow, o: Replay
   return row.format === 'airlock-v1' ? frameWindow(store, row, o, k) : castWindow(store, row, o, k);
 }
 
-async function frameWindow(store: RecordingStore, row: RecordingRow, o: ReplayOptions, k: KeyframeAt | undefined): Promise<ReplayWindow> {
-  const head = await store.readRange(row.path, 0, HEADER_MAX);
+/**
+ * The header frame, read by its own length: an exec with a long command line
+ * has a header larger than the first read (up to MAX_FRAME, as any frame).
+ */
+async function headerFrame(store: RecordingStore, path: string): Promise<ParsedFrame> {
+  let head = await store.readRange(path, 0, HEADER_MAX);
+  if (head.length >= MAGIC.length + FRAME_HEADER) {
+    const length = head.readUInt32BE(MAGIC.length + 6);
+    const whole = MAGIC.length + FRAME_HEADER + length;
+    if (length <= MAX_FRAME && whole > head.length) head = await store.readRange(path, 0, whole);
+  }
   let first: ParsedFrame | undefined;
   new FrameParser().push(head, (f) => {
     first = f;
     return false;
   });
-  if (!first) throw new AirlockError('ERR_RECORDING_FORMAT', 'the recording has no complete header frame');
+  if (!first || first.type !== Frame.Header) throw new AirlockError('ERR_RECORDING_FORMAT', 'the recording has no complete header frame');
+  return first;
+}
+
+const FRAME_TYPES = new Set<number>(Object.values(Frame));
+
+async function frameWindow(store: RecordingStore, row: RecordingRow, o: ReplayOptions, k: KeyframeAt | undefined): Promise<ReplayWindow> {
+  const first = await headerFrame(store, row.path);
   const header = castHeaderOf(parseHeader(first)) as unknown as CastHeader;
   let from = first.next;
   let keyframe: ReplayWindow['keyframe'] = null;
@@ -69,9 +85,15 @@ async function frameWindow(store: RecordingStore, row: RecordingRow, o: ReplayOp
     keyframe = { t: k.t, cols: k.cols, rows: k.rows, screen: k.screen };
   }
   let data = await store.readRange(row.path, from, o.maxBytes);
-  // One frame larger than maxBytes: read that frame whole, or the answer would never move on.
-  if (data.length >= FRAME_HEADER && data.length < FRAME_HEADER + data.readUInt32BE(6) && data.length === o.maxBytes) {
-    data = await store.readRange(row.path, from, FRAME_HEADER + data.readUInt32BE(6));
+  if (data.length >= FRAME_HEADER) {
+    // `from` comes from the caller: it must be where a frame starts (a previous
+    // answer's nextOffset), or what follows is read as nonsense.
+    const length = data.readUInt32BE(6);
+    if (!FRAME_TYPES.has(data[0] as number) || length > MAX_FRAME) {
+      throw new AirlockError('ERR_INVALID_INPUT', `offset ${from} is not the start of a frame: continue from a previous answer's nextOffset`, { details: { field: 'from' } });
+    }
+    // One frame larger than maxBytes: read that frame whole, or the answer would never move on.
+    if (data.length === o.maxBytes && data.length < FRAME_HEADER + length) data = await store.readRange(row.path, from, FRAME_HEADER + length);
   }
   const until = o.at + o.window;
   const events: ReplayWindow['events'] = [];

@@ -12,7 +12,14 @@ import type { Logger } from '../core/index.js';
  */
 export async function send(res: Response, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, logger: Logger): Promise<void> {
   const it = Symbol.asyncIterator in body ? body[Symbol.asyncIterator]() : toAsync(body[Symbol.iterator]());
-  const first = await it.next();
+  let first: IteratorResult<Uint8Array>;
+  try {
+    first = await it.next();
+  } catch (err) {
+    // Nothing sent yet: the error answer is JSON, not the attachment the route announced.
+    for (const h of ['Content-Type', 'Content-Disposition', 'Content-Length']) res.removeHeader(h);
+    throw err;
+  }
   async function* rest(): AsyncGenerator<Uint8Array> {
     if (!first.done) yield first.value;
     for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;

@@ -27,6 +27,7 @@ interface Report {
   fileLength: number;
   checkpoints: number;
   final: boolean;
+  unsignedBytes: number;
 }
 
 const path = (id: string) => `/api/v1/recordings/${encodeURIComponent(id)}`;
@@ -67,11 +68,14 @@ export async function recordingsExport(ctx: VerbContext, id: string, o: { output
   }
   const file = o.output as string;
   const part = `${file}.part-${process.pid}`;
+  const out = createWriteStream(part, { mode: 0o640, flags: 'wx' });
   try {
-    const bytes = await ctx.api().download(`${path(id)}/${what}`, createWriteStream(part, { mode: 0o640, flags: 'wx' }));
+    const bytes = await ctx.api().download(`${path(id)}/${what}`, out);
     renameSync(part, file);
     ctx.out.info(`Wrote ${bytes} bytes to ${file}.`);
   } finally {
+    // A refusal from the server comes before the stream is used: close it, or it holds the file open.
+    out.destroy();
     rmSync(part, { force: true });
   }
   return EXIT.ok;
@@ -132,7 +136,7 @@ export async function recordingsVerify(ctx: VerbContext, id: string | undefined,
   }
   if (!id) throw new AirlockError('ERR_USAGE', 'name a recording, or pass --all');
   const { recording, report } = await ctx.api().get<{ recording: Row; report: Report }>(`${path(id)}/verify`);
-  ctx.out.result({ recording, report }, `${report.ok ? 'INTACT' : 'NOT INTACT'}: ${recording.id} (${recording.status})\n${report.summary}`);
+  ctx.out.result({ recording, report }, `${!report.ok ? 'NOT INTACT' : report.unsignedBytes > 0 ? 'INTACT TO ITS LAST CHECKPOINT' : 'INTACT'}: ${recording.id} (${recording.status})\n${report.summary}`);
   return report.ok ? EXIT.ok : EXIT.verifyFailed;
 }
 

@@ -141,7 +141,7 @@ export function recordingRoutes(s: WebDeps): Router {
 
   r.get('/:id/evidence', requireRole('admin', 'auditor'), async (req, res) => {
     const row = await visible(req);
-    const [recordingFiles, report, sessions] = await Promise.all([s.recordings.evidenceFiles(row), s.recordings.verify(row), listSessionRows(s.db, { id: row.sessionId })]);
+    const [{ files: recordingFiles, report }, sessions] = await Promise.all([s.recordings.evidence(row), listSessionRows(s.db, { id: row.sessionId })]);
     const key = s.recordingKeys.byFingerprint(row.keyFingerprint);
     const actor = actorOf(req);
     const files = [
@@ -151,7 +151,7 @@ export function recordingRoutes(s: WebDeps): Router {
       bundleFile('session.json', JSON.stringify(sessions[0] ?? null, null, 2) + '\n'),
       bundleFile('verification.json', JSON.stringify(report, null, 2) + '\n'),
     ];
-    const meta = { recording: row.id, session: row.sessionId, format: row.format, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok };
+    const meta = { recording: row.id, session: row.sessionId, format: row.format, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok, unsignedBytes: report.unsignedBytes };
     await audited(req, 'recording.exported', row, { files: files.map((f) => ({ name: f.name, bytes: f.size })), verified: report.ok });
     res.setHeader('Content-Type', 'application/x-tar');
     res.setHeader('Content-Disposition', `attachment; filename="airlock-evidence-${row.id}.tar"`);

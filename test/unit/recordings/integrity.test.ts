@@ -367,6 +367,8 @@ describe('recording integrity chain', () => {
     expect(r).toMatchObject({ ok: true, verifiedLength: mid().body.length, fileLength: b.file.length, final: false, checkpoints: 1 });
     expect(r.summary).toContain(`signed and intact up to byte ${mid().body.length}`);
     expect(r.summary).toContain(`${b.file.length - mid().body.length} bytes after it are not covered by a signature`);
+    expect(r.unsignedBytes).toBe(b.file.length - mid().body.length);
+    expect((await verify({})).unsignedBytes).toBe(0);
     // A finished recording may not have bytes beyond its chain.
     expect((await verify({ chainText })).problems.map((p) => p.kind)).toEqual(['extended', 'not_final']);
     // A torn line anywhere but the end is damage.
@@ -374,6 +376,35 @@ describe('recording integrity chain', () => {
     inner[3] = (inner[3] as string).slice(0, 30);
     const d = await verify({ chainText: joinLines(inner) });
     expect(d.problems[0]).toMatchObject({ kind: 'chain_broken', index: 3, detail: 'line 4 of the chain file is not JSON' });
+  });
+
+  it('reports chain lines of the wrong form as a broken chain, never throws on them', async () => {
+    const lines = linesOf(b.chainText);
+    const range = JSON.parse(lines[2] as string) as Record<string, unknown>;
+    const checkpoint = JSON.parse(lines.find((l) => l.includes('"checkpoint"')) as string) as Record<string, unknown>;
+    const bad: Array<[unknown, string]> = [
+      [null, 'not an object'],
+      [[1, 2], 'not an object'],
+      [42, 'not an object'],
+      [{ t: 'other' }, 'neither a range nor a checkpoint'],
+      [{ ...range, len: -5 }, 'a range whose index, offset or length is not a whole number'],
+      [{ ...range, off: 1.5 }, 'a range whose index, offset or length is not a whole number'],
+      [{ ...range, len: 2 ** 60 }, 'a range whose index, offset or length is not a whole number'],
+      [{ ...range, head: 12 }, 'a range without its hashes'],
+      [{ ...range, range: 'zz' }, 'a range without its hashes'],
+      [{ ...checkpoint, sig: undefined }, 'a checkpoint without its key or signature'],
+      [{ ...checkpoint, key: null }, 'a checkpoint without its key or signature'],
+      [{ ...checkpoint, body: null }, 'a checkpoint without its body'],
+      [{ ...checkpoint, body: { ...(checkpoint.body as object), length: -1 } }, 'a checkpoint whose length, entries or head is malformed'],
+      [{ ...checkpoint, body: { ...(checkpoint.body as object), final: 'yes' } }, 'a checkpoint whose body is incomplete'],
+    ];
+    for (const [entry, why] of bad) {
+      const damaged = [...lines];
+      damaged[2] = JSON.stringify(entry);
+      const r = await verify({ chainText: joinLines(damaged) });
+      expect(r.ok, why).toBe(false);
+      expect(r.problems[0], why).toEqual({ kind: 'chain_broken', index: 2, detail: `line 3 of the chain file is ${why}` });
+    }
   });
 
   it("reports another recording's files copied over this one, though they verify as themselves", async () => {

@@ -92,7 +92,8 @@ describe.each(engines)('recordings stored as asciicast v2, on %s', (engine) => {
     const stored = readFileSync(join(FIXTURE, 'recording.cast'));
     expect((await collect(s.recordings.cast(row))).equals(stored)).toBe(true);
     expect((await collect(s.recordings.raw(row))).equals(stored)).toBe(true);
-    const files = await s.recordings.evidenceFiles(row);
+    const { files, report } = await s.recordings.evidence(row);
+    expect(report).toMatchObject({ ok: true, unsignedBytes: 0 });
     expect(files.map((f) => [f.name, f.size])).toEqual([
       [`${ROW.id}.cast`, stored.length],
       [`${ROW.id}.cast.chain`, readFileSync(join(FIXTURE, 'recording.cast.chain')).length],

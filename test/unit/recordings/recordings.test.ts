@@ -241,6 +241,47 @@ describe.each(engines)('Recordings on %s', (engine) => {
     ]);
   });
 
+  it('replays an exec whose command line is longer than the first read of the header, and refuses a from that is not a frame', async () => {
+    const command = `echo ${'x'.repeat(100_000)}`;
+    const live = await s.recordings.start(startOf(await newSession(), { kind: 'exec', channelIndex: 2, command, term: undefined }));
+    live.recorder.output(Buffer.from('first\n'));
+    clock.advance(5000);
+    live.recorder.output(Buffer.from('second\n'));
+    await live.finish();
+    const row = await s.recordings.get(live.id);
+    const w = await s.analyses.replay(row, { at: 0, window: 1e9, maxBytes: 1 << 20 });
+    expect(w.header).toMatchObject({ title: expect.stringContaining('alice@db01: echo xxx') });
+    // (The marker may shorten the command; the header keeps it whole.)
+    expect(w.events.map((e) => e[2].slice(0, 20))).toEqual(['exec: echo xxxxxxxxx', 'first\n', 'second\n']);
+    // Continuing from where an answer ended works; from the middle of a frame is a 4xx, not a 4 GiB read.
+    const first = await s.analyses.replay(row, { at: 0, window: 0, maxBytes: 1 << 20 });
+    expect(first.end).toBe(false);
+    await expect(s.analyses.replay(row, { at: 0, window: 1e9, maxBytes: 1 << 20, from: first.nextOffset })).resolves.toMatchObject({ end: true });
+    await expect(s.analyses.replay(row, { at: 0, window: 1e9, maxBytes: 1 << 20, from: first.nextOffset + 3 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      message: expect.stringContaining('is not the start of a frame'),
+    });
+  });
+
+  it("bundles a damaged recording's file, chain and report without the export it cannot make, and says why", async () => {
+    const live = await s.recordings.start(startOf(await newSession()));
+    live.recorder.output(Buffer.from('hello\r\n'));
+    await live.finish();
+    const row = await s.recordings.get(live.id);
+    // A frame that claims 4 GiB: no reader can convert the file.
+    const path = join(recordingsDir, row.path);
+    const file = readFileSync(path);
+    const lastFrame = file.length - 10 - 'hello\r\n'.length;
+    file.writeUInt32BE(0xffffffff, lastFrame + 6);
+    writeFileSync(path, file);
+    const { files, report } = await s.recordings.evidence(row);
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toContain('range_changed');
+    expect(files.map((f) => f.name)).toEqual([`${row.id}.alr`, `${row.id}.alr.chain`, `${row.id}.export-missing.txt`]);
+    const note = Buffer.concat([...(files[2]?.data() as Iterable<Uint8Array>)]);
+    expect(note.toString()).toContain('The asciicast export could not be made from this recording');
+  });
+
   it('verify() detects a flipped byte, a truncation and a missing file', async () => {
     const live = await s.recordings.start(startOf(await newSession()));
     for (let i = 0; i < 5; i++) live.recorder.output(Buffer.alloc(3000, 'a'.charCodeAt(0) + i));
