@@ -8,7 +8,7 @@ import type { LiveRecording, Recorder, StartRecording } from '../recordings/inde
  * do (nothing may run unrecorded). It is `airlock serve` (same config, same
  * gateway, same relay) except that Recordings.start hands out a recorder that
  * discards everything: no asciicast encoding, no hashing, no files, no rows.
- * The relay still routes output through its pass-through Tap, so the ratio
+ * The relay still shows every chunk to the (null) recorder, so the ratio
  * "recording on / this" measures what the recorder itself costs.
  *
  * Prints the same ready event as `airlock --json serve` and stops on SIGTERM.

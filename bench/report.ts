@@ -189,7 +189,7 @@ export function buildResults(o: BenchOptions, all: Measurements, info: RunInfo) 
         "download: ssh … 'head -c N /dev/zero', bytes counted on arrival, rate from first to last byte (throughput_wall_mb_per_s includes connection setup); upload: head -c N /dev/zero | ssh … 'printf R; exec cat > /dev/null', rate from the remote's first byte to exit",
       proxyjump: "ProxyCommand 'ssh -W [%h]:%p user@bastion' with the same explicit options: what -J runs, without it reading ~/.ssh",
       recording_overhead:
-        'airlock serve (recording on) / the same build and config with Recordings.start replaced by a no-op recorder (bench/airlock-norec.ts), download MB/s, median of per-round ratios; the relay keeps its pass-through Tap in both',
+        'airlock serve (recording on) / the same build and config with Recordings.start replaced by a no-op recorder (bench/airlock-norec.ts), download MB/s, median of per-round ratios; the relay shows every chunk to the recorder in both',
       recording_overhead_text: 'the same with a coloured text log (ANSI colours, tabs, UTF-8: yes "$(printf …)" | head -c N) instead of NUL bytes',
       recorder_alone: 'recordings/Recorder fed 32 KiB chunks in the bench process (framing, hashing and writing on its recording thread), into real files, with back-pressure, closed with a final checkpoint: the ceiling the recorder puts on one session',
       load: 'the 1-minute load average at the start and end of every round; rounds begun above quiet_load are left out of figures and ratios when quiet rounds exist, and a section with none is marked under_load',

@@ -153,7 +153,7 @@ const schema = z.strictObject({
       /** Buffered events reach the file at least this often … */
       flushInterval: duration.default(1000),
       /** … or once this many bytes wait. */
-      flushBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
+      flushBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(1024 * 1024),
       /**
        * SFTP file contents in the recording, by the target's sensitivity. Off by
        * default: operations, paths, sizes and SHA-256 are always recorded, but a

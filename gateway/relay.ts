@@ -1,6 +1,5 @@
 import type { ServerChannel, ClientChannel } from 'ssh2';
-import { Transform } from 'node:stream';
-import type { Duplex, Readable, Writable, TransformCallback } from 'node:stream';
+import type { Duplex, Readable, Transform, Writable } from 'node:stream';
 import { patchSsh2, patchStderrOf } from './ssh2-patches.js';
 
 patchSsh2();
@@ -45,19 +44,46 @@ export interface RecordTap {
   once(event: 'drain', listener: () => void): unknown;
 }
 
-class Tap extends Transform {
-  constructor(
-    private readonly observe: (data: Buffer) => void,
-    private readonly gate: RecordTap,
-  ) {
-    super();
-  }
+/**
+ * Moves src's bytes to dst as pipe() does (src waits while dst is full), showing
+ * each chunk to `observe` first and also waiting while `gate` (the recorder) is
+ * backlogged. Not a Transform between the two: at bulk rates a stream stage per
+ * chunk costs the relay's thread more than the recording does.
+ */
+interface Pump {
+  stop(): void;
+}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.observe(chunk);
-    if (this.gate.backlogged) this.gate.once('drain', () => done(null, chunk));
-    else done(null, chunk);
-  }
+function pump(src: Readable, dst: Writable, o: { observe?: (data: Buffer) => void; gate?: RecordTap | undefined; end: boolean }): Pump {
+  let stopped = false;
+  const onData = (chunk: Buffer) => {
+    o.observe?.(chunk);
+    if (stopped || dst.destroyed || !dst.writable) return; // the far side is gone: the channel is closing
+    const full = !dst.write(chunk);
+    const held = o.gate?.backlogged === true;
+    if (!full && !held) return;
+    src.pause();
+    let waits = (full ? 1 : 0) + (held ? 1 : 0);
+    const go = () => {
+      if (--waits === 0 && !stopped) src.resume();
+    };
+    if (full) dst.once('drain', go);
+    if (held) o.gate?.once('drain', go);
+  };
+  const onEnd = () => {
+    if (!stopped && o.end && !dst.destroyed) dst.end();
+  };
+  src.on('data', onData);
+  src.once('end', onEnd);
+  // As pipe() does: a stream paused before (a menu read from it) flows again.
+  src.resume();
+  return {
+    stop() {
+      stopped = true;
+      src.off('data', onData);
+      src.off('end', onEnd);
+    },
+  };
 }
 
 export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean; message: string };
@@ -77,14 +103,14 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   if (hooks.onStderr) (target.stderr as Readable).on('data', hooks.onStderr);
 
   const rec = hooks.record;
-  const targetErr = target.stderr as Readable;
-  const stdout: Readable = rec ? target.pipe(new Tap((d) => rec.output(d), rec)) : target;
-  const stderr: Readable = rec ? targetErr.pipe(new Tap((d) => rec.stderr(d), rec)) : targetErr;
-  const recorded: Readable = rec ? client.pipe(new Tap((d) => rec.input(d), rec)) : client;
-  const stdin: Readable = hooks.stdinFilter ? recorded.pipe(hooks.stdinFilter) : recorded;
-  stdout.pipe(client, { end: false });
-  stderr.pipe(client.stderr, { end: false });
-  stdin.pipe(target); // engineer's EOF → target.end() → EOF to the target
+  const stdout = target;
+  const stderr = target.stderr as Readable;
+  const out = pump(stdout, client, { ...(rec ? { observe: (d: Buffer) => rec.output(d) } : {}), gate: rec, end: false });
+  const err = pump(stderr, client.stderr, { ...(rec ? { observe: (d: Buffer) => rec.stderr(d) } : {}), gate: rec, end: false });
+  // The engineer's EOF → target.end() → EOF to the target.
+  const filter = hooks.stdinFilter;
+  const inp = pump(client, filter ?? target, { ...(rec ? { observe: (d: Buffer) => rec.input(d) } : {}), gate: rec, end: true });
+  if (filter) filter.pipe(target);
 
   target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
     exit = code !== null && code !== undefined ? { code } : { signal: signal ?? 'KILL', coreDumped: Boolean(coreDumped), message: message ?? '' };
@@ -112,7 +138,8 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   });
 
   client.once('close', () => {
-    stdout.unpipe(client);
+    out.stop();
+    err.stop();
     target.close();
     finish();
   });
@@ -121,10 +148,11 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   target.on('error', () => client.close());
   return {
     stop() {
-      stdout.unpipe(client);
-      stderr.unpipe(client.stderr);
+      out.stop();
+      err.stop();
       target.pause();
-      stdin.unpipe(target);
+      inp.stop();
+      if (filter) filter.unpipe(target);
     },
   };
 }

@@ -66,8 +66,11 @@ export interface WriterResult {
   entries: number;
 }
 
-/** Streaming recordings on this thread share these (1 MiB each, up to 32 kept). */
-const POOL = new BufferPool(1024 * 1024, 32);
+/**
+ * Streaming recordings on this thread share these, up to 32 kept: a flush's
+ * worth (1 MiB by default) and the frame that crosses it.
+ */
+const POOL = new BufferPool(1024 * 1024 + 64 * 1024, 32);
 
 export class FrameWriter {
   readonly #o: FrameWriterOptions;

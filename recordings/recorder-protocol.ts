@@ -53,12 +53,14 @@ export interface SerializedError {
 }
 
 export type FromWorker =
-  /** handle, raw bytes encoded, bytes waiting for the disk, bytes on disk: four numbers per recording. */
-  | { type: 'progress'; acks: number[] }
+  /**
+   * handle, raw bytes encoded, bytes waiting for the disk, bytes on disk: four
+   * numbers per recording; with the batch data buffers the thread is done with,
+   * given back for reuse (one message for both: at bulk rates each message costs).
+   */
+  | { type: 'progress'; acks: number[]; spare: ArrayBuffer[] }
   | { type: 'checkpoint'; handle: number; length: number; head: string }
   | { type: 'done'; handle: number; seq: number; result?: WriterResult }
-  /** A batch's data buffer, given back for reuse. */
-  | { type: 'spare'; data: ArrayBuffer }
   | { type: 'failed'; handle: number; error: SerializedError };
 
 export function serializeError(err: unknown): SerializedError {

@@ -20,8 +20,11 @@ const writers = new Map<number, FrameWriter>();
  * the relay's thread no message back each.
  */
 let progress = new Map<number, [number, number, number]>();
+/** Batch buffers done with, to go back with the next progress message. */
+let spare: ArrayBuffer[] = [];
 let soon: 'now' | 'later' | undefined;
-const REPORT_BYTES = 64 * 1024;
+/** A quarter of the relay's high-water mark (4 MiB): its view of the backlog lags by at most this. */
+const REPORT_BYTES = 1024 * 1024;
 const LAZY_MS = 250;
 
 function post(message: FromWorker): void {
@@ -37,7 +40,10 @@ function report(handle: number, raw: number, backlog: number, length: number): v
   } else {
     progress.set(handle, [raw, backlog, length]);
   }
-  const urgent = raw === 0 || (seen?.[0] ?? raw) >= REPORT_BYTES;
+  schedule(raw === 0 || (seen?.[0] ?? raw) >= REPORT_BYTES);
+}
+
+function schedule(urgent: boolean): void {
   if (urgent && soon !== 'now') {
     soon = 'now';
     setImmediate(sendProgress);
@@ -49,11 +55,13 @@ function report(handle: number, raw: number, backlog: number, length: number): v
 
 function sendProgress(): void {
   soon = undefined;
-  if (progress.size === 0) return;
+  if (progress.size === 0 && spare.length === 0) return;
   const acks: number[] = [];
   for (const [handle, [raw, backlog, length]] of progress) acks.push(handle, raw, backlog, length);
   progress = new Map();
-  post({ type: 'progress', acks });
+  const buffers = spare;
+  spare = [];
+  port?.postMessage({ type: 'progress', acks, spare: buffers } satisfies FromWorker, buffers);
 }
 
 function open(m: Extract<ToWorker, { type: 'open' }>): void {
@@ -115,6 +123,10 @@ function run(m: Extract<ToWorker, { type: 'ops' }>): void {
 port.on('message', (m: ToWorker) => {
   if (m.type === 'open') return open(m);
   run(m);
-  // Nothing keeps a view of the batch's bytes: large buffers go back for reuse.
-  if (m.data.byteLength >= 1024 * 1024) port.postMessage({ type: 'spare', data: m.data } satisfies FromWorker, [m.data]);
+  // Nothing keeps a view of the batch's bytes: large buffers go back for reuse,
+  // at once (the relay's thread would otherwise allocate a new one for its next batch).
+  if (m.data.byteLength >= 1024 * 1024) {
+    spare.push(m.data);
+    schedule(true);
+  }
 });

@@ -82,7 +82,7 @@ export class Recorder extends EventEmitter {
       key: { privateKey: options.key.privateKey, fingerprint: options.key.fingerprint },
       input: options.input,
       output: options.output,
-      flushBytes: options.flushBytes ?? 256 * 1024,
+      flushBytes: options.flushBytes ?? 1024 * 1024,
     };
     this.#flushBytes = init.flushBytes;
     this.#handle = this.#thread.open(this, options.scheduler, init, options.file, options.chain);
@@ -194,9 +194,12 @@ export class Recorder extends EventEmitter {
       this.#unshipped = 0;
     }
     this.#unshipped += data.length;
-    // The relay is about to wait: what it waits for must not sit in a batch. And a
-    // flush's worth goes to the disk now, as it would without the batch.
-    if (this.backlogged || this.#unshipped >= this.#flushBytes) this.#thread.ship();
+    // A flush's worth goes to the disk now, as it would without the batch. While
+    // backlogged the relay waits for the thread to take in what was shipped; the
+    // batch must go too only if its own bytes would keep the relay waiting after
+    // that (a high-water mark below a flush). Shipping each chunk of a backlogged
+    // relay on its own costs more than the recording.
+    if (this.#unshipped >= this.#flushBytes || (this.backlogged && this.#unshipped * 2 >= this.#highWater)) this.#thread.ship();
   }
 
   #op(kind: Op, a = 0, b = 0): void {
@@ -334,10 +337,9 @@ class RecorderThread {
 
   #receive(m: FromWorker): void {
     if (m.type === 'progress') {
+      for (const data of m.spare) if (data.byteLength === BATCH_BYTES && this.#spare.length < 8) this.#spare.push(data);
       const a = m.acks;
       for (let i = 0; i < a.length; i += 4) this.#recorders.get(a[i] as number)?.progress(a[i + 1] as number, a[i + 2] as number, a[i + 3] as number);
-    } else if (m.type === 'spare') {
-      if (m.data.byteLength === BATCH_BYTES && this.#spare.length < 4) this.#spare.push(m.data);
     } else if (m.type === 'checkpoint') {
       this.#recorders.get(m.handle)?.emit('checkpoint', m.length, m.head);
     } else if (m.type === 'done') {

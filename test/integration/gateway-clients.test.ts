@@ -86,6 +86,14 @@ describe('other SSH clients through the gateway', () => {
   });
 
   const fingerprint = () => g.server.ssh.hostKey.fingerprint;
+  /** PuTTY's prompts answered as alice, then its exit awaited. */
+  const signInAndFinish = async (t: TmuxSsh) => {
+    await t.waitFor('Password:');
+    t.type(ALICE_PASSWORD);
+    await t.waitFor('Verification code:');
+    t.type(g.totp(g.alice.totp.secret));
+    await t.waitFor('SSH-EXIT=0', 30_000);
+  };
 
   it('PuTTY plink logs in with password and code (AES-CTR with HMAC-SHA-256, strict kex) and runs a command', async () => {
     const t = new TmuxSsh(g.ssh, 'alice@t1', {
@@ -93,11 +101,7 @@ describe('other SSH clients through the gateway', () => {
       command: ['plink', '-ssh', '-P', String(g.server.sshAddress.port), '-hostkey', fingerprint(), '-no-antispoof', '-v', 'alice@t1@127.0.0.1', 'echo from-plink-$((6*7))'],
     });
     try {
-      await t.waitFor('Password:');
-      t.type(ALICE_PASSWORD);
-      await t.waitFor('Verification code:');
-      t.type(g.totp(g.alice.totp.secret));
-      await t.waitFor('SSH-EXIT=0', 30_000);
+      await signInAndFinish(t);
       const screen = t.screen();
       expect(screen).toContain('from-plink-42');
       // PuTTY's own order puts AES-CTR before GCM; neither is open to Terrapin, and it uses strict kex anyway.
@@ -117,11 +121,7 @@ describe('other SSH clients through the gateway', () => {
       command: ['pscp', '-sftp', '-P', String(g.server.sshAddress.port), '-hostkey', fingerprint(), file, `alice@t1@127.0.0.1:${remote}`],
     });
     try {
-      await t.waitFor('Password:');
-      t.type(ALICE_PASSWORD);
-      await t.waitFor('Verification code:');
-      t.type(g.totp(g.alice.totp.secret));
-      await t.waitFor('SSH-EXIT=0', 30_000);
+      await signInAndFinish(t);
       expect(onTarget(remote)).toBe(sha);
     } finally {
       t.kill();
