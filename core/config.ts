@@ -167,6 +167,11 @@ const schema = z.strictObject({
           critical: z.boolean().default(false),
         })
         .prefault({}),
+      /**
+       * Whole-recording reads (verify, export, evidence) running at once on one
+       * server; one more is answered 503 with Retry-After.
+       */
+      maxConcurrentReads: z.number().int().min(1).max(64).default(4),
       /** Days a recording is kept, by the target's sensitivity. */
       retentionDays: z
         .strictObject({

@@ -28,6 +28,8 @@ const CATALOGUE = {
   ERR_DECRYPT: { status: 500 },
   ERR_INTERNAL: { status: 500 },
   ERR_UNAVAILABLE: { status: 503 },
+  /** Too much of something costly at once (recording reads): try again shortly. */
+  ERR_BUSY: { status: 503, expose: true },
 
   // Malformed requests. ERR_INVALID_INPUT is for a field that is not of its
   // form (details.field names it); failures a caller can act on have their own code.

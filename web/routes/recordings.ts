@@ -7,6 +7,7 @@ import { ROLES } from '../../identity/index.js';
 import { listSessionRows } from '../../gateway/index.js';
 import type { RecordingRow } from '../../recordings/index.js';
 import { bundleFile, evidenceBundle } from '../../recordings/index.js';
+import { ReadGate } from '../read-gate.js';
 import { send } from '../stream.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
 import { fromZod } from '../errors.js';
@@ -39,6 +40,7 @@ const replayQuery = z.object({
 export function recordingRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole(...ROLES));
+  const reads = new ReadGate(s.config.recordings.maxConcurrentReads);
 
   /** The recording, if this caller may see it; "not found" otherwise (no hint it exists). */
   const visible = async (req: Request): Promise<RecordingRow> => {
@@ -65,11 +67,14 @@ export function recordingRoutes(s: WebDeps): Router {
 
   r.post('/verify-all', requireRole('admin', 'auditor'), async (req, res) => {
     const rows = await s.recordings.list({ limit: 10_000 });
-    const results = [];
-    for (const row of rows) {
-      const report = await s.recordings.verify(row);
-      results.push({ id: row.id, session: row.sessionId, status: row.status, ok: report.ok, summary: report.summary });
-    }
+    const results = await reads.run('verify-all', req.auth!.user.name, async () => {
+      const out = [];
+      for (const row of rows) {
+        const report = await s.recordings.verify(row);
+        out.push({ id: row.id, session: row.sessionId, status: row.status, ok: report.ok, summary: report.summary });
+      }
+      return out;
+    });
     const actor = actorOf(req);
     await s.audit.record({
       action: 'recording.verified_all',
@@ -98,18 +103,22 @@ export function recordingRoutes(s: WebDeps): Router {
   r.get('/:id/cast', async (req, res) => {
     const row = await visible(req);
     await audited(req, 'recording.read', row, { as: 'asciicast', stored: row.length });
-    res.setHeader('Content-Type', 'application/x-asciicast');
-    res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
-    await send(res, s.recordings.cast(row), s.logger);
+    await reads.run('asciicast export', req.auth!.user.name, async () => {
+      res.setHeader('Content-Type', 'application/x-asciicast');
+      res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
+      await send(res, s.recordings.cast(row), s.logger);
+    });
   });
 
   /** The stored file, byte for byte: the lossless copy the chain covers (recordings/FORMAT.md). */
   r.get('/:id/raw', async (req, res) => {
     const row = await visible(req);
     await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
-    res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
-    res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
-    await send(res, s.recordings.raw(row), s.logger);
+    await reads.run('raw export', req.auth!.user.name, async () => {
+      res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
+      res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
+      await send(res, s.recordings.raw(row), s.logger);
+    });
   });
 
   r.get('/:id/commands', async (req, res) => {
@@ -134,28 +143,31 @@ export function recordingRoutes(s: WebDeps): Router {
 
   r.get('/:id/verify', async (req, res) => {
     const row = await visible(req);
-    const report = await s.recordings.verify(row);
+    const report = await reads.run('verify', req.auth!.user.name, () => s.recordings.verify(row));
     await audited(req, 'recording.verified', row, { ok: report.ok, summary: report.summary });
     res.json({ recording: row, report });
   });
 
   r.get('/:id/evidence', requireRole('admin', 'auditor'), async (req, res) => {
     const row = await visible(req);
-    const [{ files: recordingFiles, report }, sessions] = await Promise.all([s.recordings.evidence(row), listSessionRows(s.db, { id: row.sessionId })]);
-    const key = s.recordingKeys.byFingerprint(row.keyFingerprint);
-    const actor = actorOf(req);
-    const files = [
-      ...recordingFiles,
-      bundleFile('recording-key.pem', key?.publicPem ?? ''),
-      bundleFile('recording.json', JSON.stringify(row, null, 2) + '\n'),
-      bundleFile('session.json', JSON.stringify(sessions[0] ?? null, null, 2) + '\n'),
-      bundleFile('verification.json', JSON.stringify(report, null, 2) + '\n'),
-    ];
-    const meta = { recording: row.id, session: row.sessionId, format: row.format, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok, unsignedBytes: report.unsignedBytes };
-    await audited(req, 'recording.exported', row, { files: files.map((f) => ({ name: f.name, bytes: f.size })), verified: report.ok });
-    res.setHeader('Content-Type', 'application/x-tar');
-    res.setHeader('Content-Disposition', `attachment; filename="airlock-evidence-${row.id}.tar"`);
-    await send(res, evidenceBundle(files, meta, s.clock.now()), s.logger);
+    // One place for the whole bundle: verifying, converting and streaming it.
+    await reads.run('evidence export', req.auth!.user.name, async () => {
+      const [{ files: recordingFiles, report }, sessions] = await Promise.all([s.recordings.evidence(row), listSessionRows(s.db, { id: row.sessionId })]);
+      const key = s.recordingKeys.byFingerprint(row.keyFingerprint);
+      const actor = actorOf(req);
+      const files = [
+        ...recordingFiles,
+        bundleFile('recording-key.pem', key?.publicPem ?? ''),
+        bundleFile('recording.json', JSON.stringify(row, null, 2) + '\n'),
+        bundleFile('session.json', JSON.stringify(sessions[0] ?? null, null, 2) + '\n'),
+        bundleFile('verification.json', JSON.stringify(report, null, 2) + '\n'),
+      ];
+      const meta = { recording: row.id, session: row.sessionId, format: row.format, exportedBy: actor.name, exportedAt: s.clock.now().toISOString(), verified: report.ok, unsignedBytes: report.unsignedBytes };
+      await audited(req, 'recording.exported', row, { files: files.map((f) => ({ name: f.name, bytes: f.size })), verified: report.ok });
+      res.setHeader('Content-Type', 'application/x-tar');
+      res.setHeader('Content-Disposition', `attachment; filename="airlock-evidence-${row.id}.tar"`);
+      await send(res, evidenceBundle(files, meta, s.clock.now()), s.logger);
+    });
   });
 
   return r;
