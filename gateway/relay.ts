@@ -75,13 +75,17 @@ function pump(src: Readable, dst: Writable, o: { observe?: (data: Buffer) => voi
   };
   src.on('data', onData);
   src.once('end', onEnd);
-  // As pipe() does: a stream paused before (a menu read from it) flows again.
-  src.resume();
+  // As pipe() does: a source that ended already still ends its destination, and
+  // one paused before (a menu read from it) flows again.
+  if (src.readableEnded) process.nextTick(onEnd);
+  else src.resume();
   return {
     stop() {
       stopped = true;
       src.off('data', onData);
       src.off('end', onEnd);
+      // As unpipe() did: nothing more is read (other 'data' listeners would keep it flowing).
+      src.pause();
     },
   };
 }

@@ -38,6 +38,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const log = { code: error.code, status: error.status, method: req.method, path: req.path, details: error.details, cause: error.cause };
     if (error.status >= 500) logger.error(log, error.message);
     else logger.debug(log, error.message);
+    // A download already under way cannot become an error answer: it is cut short.
+    if (res.headersSent) return void res.destroy();
     if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
     if (error.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
     res.status(error.status).json(errorBody(error));

@@ -25,7 +25,7 @@ describe('recording reads at once', () => {
 
   beforeAll(async () => {
     // Two places, one per user.
-    s = await openTestServices('pglite', { clock, overrides: { 'recordings.maxConcurrentReads': 2 } });
+    s = await openTestServices('pglite', { clock, scheduler: clock, overrides: { 'recordings.maxConcurrentReads': 2 } });
     web = await startWebServer(createApp(s, { version: 'test' }), { host: '127.0.0.1', port: 0 });
     for (const [name, role] of [['ada', 'auditor'], ['root', 'admin'], ['eng', 'engineer']] as const) {
       const password = `pw-${name}-${randomBytes(6).toString('hex')}`;
@@ -85,5 +85,18 @@ describe('recording reads at once', () => {
     // The first client goes away: its place comes back.
     await open.body?.cancel();
     await waitFor(async () => (await get('ada', 'verify').then(async (r) => (await r.arrayBuffer(), r.status))) === 200, { timeoutMs: 10_000 });
+    // A refused read is not audited as a read.
+    const reads = (await s.audit.list({ action: 'recording.read', limit: 100 })).filter((e) => e.action === 'recording.read');
+    expect(reads.map((e) => e.actor)).toEqual(['ada']);
+  });
+
+  it('disconnects a client that takes nothing for a minute, and its place comes back', async () => {
+    const stalled = await get('eng', 'raw');
+    expect(stalled.status).toBe(200);
+    expect((await get('eng', 'cast')).status).toBe(503);
+    // The scheduler is the test's clock: a minute passes for the download at once.
+    clock.advance(61_000);
+    await expect(stalled.arrayBuffer()).rejects.toThrow();
+    await waitFor(async () => (await get('eng', 'verify').then(async (r) => (await r.arrayBuffer(), r.status))) === 200, { timeoutMs: 10_000 });
   });
 });

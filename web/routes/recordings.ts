@@ -102,22 +102,22 @@ export function recordingRoutes(s: WebDeps): Router {
   /** asciicast v2 (converted as it streams, for airlock-format recordings): what asciinema plays. */
   r.get('/:id/cast', async (req, res) => {
     const row = await visible(req);
-    await audited(req, 'recording.read', row, { as: 'asciicast', stored: row.length });
     await reads.run('asciicast export', req.auth!.user.name, async () => {
+      await audited(req, 'recording.read', row, { as: 'asciicast', stored: row.length });
       res.setHeader('Content-Type', 'application/x-asciicast');
       res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
-      await send(res, s.recordings.cast(row), s.logger);
+      await send(res, s.recordings.cast(row), s.logger, s.scheduler);
     });
   });
 
   /** The stored file, byte for byte: the lossless copy the chain covers (recordings/FORMAT.md). */
   r.get('/:id/raw', async (req, res) => {
     const row = await visible(req);
-    await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
     await reads.run('raw export', req.auth!.user.name, async () => {
+      await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
       res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
       res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
-      await send(res, s.recordings.raw(row), s.logger);
+      await send(res, s.recordings.raw(row), s.logger, s.scheduler);
     });
   });
 
@@ -166,7 +166,7 @@ export function recordingRoutes(s: WebDeps): Router {
       await audited(req, 'recording.exported', row, { files: files.map((f) => ({ name: f.name, bytes: f.size })), verified: report.ok });
       res.setHeader('Content-Type', 'application/x-tar');
       res.setHeader('Content-Disposition', `attachment; filename="airlock-evidence-${row.id}.tar"`);
-      await send(res, evidenceBundle(files, meta, s.clock.now()), s.logger);
+      await send(res, evidenceBundle(files, meta, s.clock.now()), s.logger, s.scheduler);
     });
   });
 
