@@ -23,7 +23,7 @@ let progress = new Map<number, [number, number, number]>();
 /** Batch buffers done with, to go back with the next progress message. */
 let spare: ArrayBuffer[] = [];
 let soon: 'now' | 'later' | undefined;
-/** A quarter of the relay's high-water mark (4 MiB): its view of the backlog lags by at most this. */
+/** An eighth of the relay's high-water mark (8 MiB): its view of the backlog lags by at most this. */
 const REPORT_BYTES = 1024 * 1024;
 const LAZY_MS = 250;
 
