@@ -41,6 +41,8 @@ export function recordingRoutes(s: WebDeps): Router {
   const r = Router();
   r.use(authenticate(s.identity), requireRole(...ROLES));
   const reads = new ReadGate(s.config.recordings.maxConcurrentReads);
+  /** A whole-recording read, in one of the caller's places (web/read-gate.ts). */
+  const gated = <T>(req: Request, what: string, work: () => Promise<T>): Promise<T> => reads.run(what, req.auth!.user.name, work);
 
   /** The recording, if this caller may see it; "not found" otherwise (no hint it exists). */
   const visible = async (req: Request): Promise<RecordingRow> => {
@@ -67,7 +69,7 @@ export function recordingRoutes(s: WebDeps): Router {
 
   r.post('/verify-all', requireRole('admin', 'auditor'), async (req, res) => {
     const rows = await s.recordings.list({ limit: 10_000 });
-    const results = await reads.run('verify-all', req.auth!.user.name, async () => {
+    const results = await gated(req, 'verify-all', async () => {
       const out = [];
       for (const row of rows) {
         const report = await s.recordings.verify(row);
@@ -102,7 +104,7 @@ export function recordingRoutes(s: WebDeps): Router {
   /** asciicast v2 (converted as it streams, for airlock-format recordings): what asciinema plays. */
   r.get('/:id/cast', async (req, res) => {
     const row = await visible(req);
-    await reads.run('asciicast export', req.auth!.user.name, async () => {
+    await gated(req, 'asciicast export', async () => {
       await audited(req, 'recording.read', row, { as: 'asciicast', stored: row.length });
       res.setHeader('Content-Type', 'application/x-asciicast');
       res.setHeader('Content-Disposition', `attachment; filename="${row.id}.cast"`);
@@ -113,7 +115,7 @@ export function recordingRoutes(s: WebDeps): Router {
   /** The stored file, byte for byte: the lossless copy the chain covers (recordings/FORMAT.md). */
   r.get('/:id/raw', async (req, res) => {
     const row = await visible(req);
-    await reads.run('raw export', req.auth!.user.name, async () => {
+    await gated(req, 'raw export', async () => {
       await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
       res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
       res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
@@ -143,7 +145,7 @@ export function recordingRoutes(s: WebDeps): Router {
 
   r.get('/:id/verify', async (req, res) => {
     const row = await visible(req);
-    const report = await reads.run('verify', req.auth!.user.name, () => s.recordings.verify(row));
+    const report = await gated(req, 'verify', () => s.recordings.verify(row));
     await audited(req, 'recording.verified', row, { ok: report.ok, summary: report.summary });
     res.json({ recording: row, report });
   });
@@ -151,7 +153,7 @@ export function recordingRoutes(s: WebDeps): Router {
   r.get('/:id/evidence', requireRole('admin', 'auditor'), async (req, res) => {
     const row = await visible(req);
     // One place for the whole bundle: verifying, converting and streaming it.
-    await reads.run('evidence export', req.auth!.user.name, async () => {
+    await gated(req, 'evidence export', async () => {
       const [{ files: recordingFiles, report }, sessions] = await Promise.all([s.recordings.evidence(row), listSessionRows(s.db, { id: row.sessionId })]);
       const key = s.recordingKeys.byFingerprint(row.keyFingerprint);
       const actor = actorOf(req);
