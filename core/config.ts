@@ -171,6 +171,16 @@ const schema = z.strictObject({
        * Whole-recording reads (verify, export, evidence) running at once on one
        * server; one more is answered 503 with Retry-After.
        */
+      /**
+       * The customer's reveal keys (age recipients, `age1…`, from `airlock keys
+       * create-reveal-key`): what an engineer types without echo (passwords,
+       * input after `stty -echo`) is sealed to them in the recording, readable
+       * only with the private half the customer keeps. None: it is counted, not kept.
+       */
+      revealRecipients: z
+        .array(z.string().trim().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'expected an age recipient (age1… from `airlock keys create-reveal-key` or age-keygen)'))
+        .max(16)
+        .default([]),
       maxConcurrentReads: z.number().int().min(1).max(64).default(4),
       /** Days a recording is kept, by the target's sensitivity. */
       retentionDays: z

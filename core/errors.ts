@@ -42,6 +42,8 @@ const CATALOGUE = {
   ERR_NOT_FOUND: { status: 404 },
   ERR_CONFLICT: { status: 409 },
   ERR_RECORDING_FORMAT: { status: 422 },
+  /** An age identity that does not open a recording's sealed input. */
+  ERR_REVEAL_KEY_WRONG: { status: 422 },
 
   // Authentication.
   ERR_UNAUTHENTICATED: { status: 401 },

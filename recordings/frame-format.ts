@@ -19,6 +19,7 @@ export const Frame = {
   Resize: 5,
   Marker: 6,
   Hidden: 7,
+  Sealed: 8,
 } as const;
 export type FrameType = (typeof Frame)[keyof typeof Frame];
 

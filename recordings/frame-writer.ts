@@ -6,7 +6,8 @@ import { Frame, FRAME_HEADER, MAGIC, MAX_FRAME, putFrameHeader, resizePayload } 
 import type { FrameType, RecordingHeader } from './frame-format.js';
 import { Chain } from './integrity.js';
 import { InputRedactor, REDACTED } from './redactor.js';
-import type { InputEvent } from './redactor.js';
+import type { Decision } from './redactor.js';
+import { seal } from './sealing.js';
 
 const MAX_TIME = 0xffffffff;
 
@@ -19,9 +20,11 @@ const MAX_TIME = 0xffffffff;
  * Every byte of every direction is kept as it was: a frame header and a copy,
  * no escaping, no text decoding, NULs and invalid UTF-8 included. The one thing
  * not stored as sent is what an engineer typed on a terminal that the target did
- * not echo (passwords): the redactor decides that from the output, and such keys
- * are counted in a `hidden` frame. Decided keys are written before the output
- * that echoes them, at the time they were typed.
+ * not echo (passwords): the redactor decides that from the output, such keys
+ * are counted in a `hidden` frame, and sealed to the customer's reveal key in a
+ * `sealed` frame (recordings/sealing.ts) when one is configured. Keys are
+ * written before the output that echoes them, at the time they were typed: while
+ * keys wait for their judgement, output is held back (copied) and written after.
  *
  * Durability: frames are buffered and written (one write(2) per flush) when
  * flushBytes are waiting or at tick() (once a second); each flush is one chain
@@ -46,6 +49,8 @@ export interface FrameWriterOptions {
   /** Output (and stderr) frames; off for SFTP without file content capture. */
   output: boolean;
   flushBytes: number;
+  /** age recipients (`age1…`) hidden input is sealed to; none: hidden input is only counted. */
+  revealRecipients?: readonly string[];
 }
 
 export interface WriterEvents {
@@ -71,6 +76,20 @@ export interface WriterResult {
  * worth (1 MiB by default) and the frame that crosses it.
  */
 const POOL = new BufferPool(1024 * 1024 + 64 * 1024, 32);
+/** Output held behind undecided keys beyond this decides them with what was seen (a key typed into a flood). */
+const MAX_HELD = 4 * 1024 * 1024;
+/** Hidden input sealed at once at most: more is sealed in several frames. */
+const MAX_SEAL = 64 * 1024;
+/** Hidden keys without an Enter after them are sealed once none came for this long. */
+const SEAL_IDLE_MS = 5000;
+/** Output looked at for the line the cursor is on when no keys wait. */
+const TAIL = 2048;
+
+interface Held {
+  type: FrameType;
+  ms: number;
+  data: Buffer;
+}
 
 export class FrameWriter {
   readonly #o: FrameWriterOptions;
@@ -79,6 +98,13 @@ export class FrameWriter {
   readonly #sink = new ByteSink(POOL);
   readonly #in = new StringDecoder('utf8');
   readonly #redactor = new InputRedactor();
+  /** Output held behind undecided keys (bytes). */
+  #held = 0;
+  /** Hidden runs not yet sealed, and the sealing under way. */
+  #unsealed: Buffer[] = [];
+  #unsealedBytes = 0;
+  #lastHidden = 0;
+  #sealing: Promise<void> = Promise.resolve();
   /** Framed bytes handed to the disk and not yet written. */
   #writing = 0;
   #queue: Promise<void> = Promise.resolve();
@@ -96,20 +122,35 @@ export class FrameWriter {
   }
 
   output(ms: number, data: Uint8Array): void {
-    if (this.#failed || this.#closed) return;
-    // Keys this output echoes are written before it, at the time they were typed:
-    // the file stays in the order things happened (a key, then its echo).
-    if (this.#o.input === 'redacted' && this.#redactor.waiting) {
-      this.#decided(this.#redactor.output(Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'), ms));
-    }
-    if (this.#o.output) this.#frames(Frame.Output, ms, data);
-    this.#took(data.length);
+    this.#out(Frame.Output, ms, data);
   }
 
   stderr(ms: number, data: Uint8Array): void {
+    this.#out(Frame.Stderr, ms, data);
+  }
+
+  #out(type: FrameType, ms: number, data: Uint8Array): void {
     if (this.#failed || this.#closed) return;
-    if (this.#o.output) this.#frames(Frame.Stderr, ms, data);
+    if (this.#o.input === 'redacted' && this.#typedOutput(type, ms, data)) return this.#took(data.length);
+    if (this.#o.output) this.#frames(type, ms, data);
     this.#took(data.length);
+  }
+
+  /**
+   * Output of a terminal, shown to the redactor: it judges keys by it, and keeps
+   * the line the cursor is on. True when it is held behind undecided keys.
+   */
+  #typedOutput(type: FrameType, ms: number, data: Uint8Array): boolean {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
+    if (!this.#redactor.waiting) {
+      this.#redactor.output(bytes.subarray(Math.max(0, bytes.length - TAIL)).toString('utf8'), ms, undefined);
+      return false;
+    }
+    const held: Held = { type, ms, data: Buffer.from(bytes) };
+    this.#redactor.output(bytes.toString('utf8'), ms, held);
+    this.#held += held.data.length;
+    this.#decided(this.#redactor.drain<Held>(this.#held > MAX_HELD ? Number.POSITIVE_INFINITY : ms), ms);
+    return true;
   }
 
   input(ms: number, data: Uint8Array): void {
@@ -119,7 +160,10 @@ export class FrameWriter {
     } else if (this.#o.input === 'redacted') {
       const text = this.#in.write(Buffer.from(data.buffer, data.byteOffset, data.length));
       // The redactor keeps each key's own time; frames are written when decided.
-      if (text) this.#decided(this.#redactor.input((ms - this.#o.startMs) / 1000, text, ms));
+      if (text) {
+        this.#redactor.input((ms - this.#o.startMs) / 1000, text, ms);
+        this.#decided(this.#redactor.drain<Held>(ms), ms);
+      }
     }
     this.#took(data.length);
   }
@@ -139,7 +183,11 @@ export class FrameWriter {
   /** Once a second: decides typed keys whose echo window passed, and flushes. */
   tick(ms: number): void {
     if (this.#failed || this.#closed) return;
-    if (this.#o.input === 'redacted') this.#decided(this.#redactor.tick(ms));
+    if (this.#o.input === 'redacted') {
+      this.#decided(this.#redactor.drain<Held>(ms), ms);
+      // A hidden line without its Enter yet (a password being typed) is sealed once typing stops for a while.
+      if (!this.#redactor.waiting && ms - this.#lastHidden >= SEAL_IDLE_MS) this.#seal(ms);
+    }
     this.#flush();
   }
 
@@ -159,8 +207,12 @@ export class FrameWriter {
   /** Ends the recording: the final signed checkpoint, synced, files closed. Idempotent. */
   close(ms: number): Promise<WriterResult> {
     this.#result ??= (async () => {
-      if (!this.#failed && this.#o.input === 'redacted') this.#decided(this.#redactor.flush());
+      if (!this.#failed && this.#o.input === 'redacted') {
+        this.#decided(this.#redactor.drain<Held>(Number.POSITIVE_INFINITY), ms);
+        this.#seal(ms);
+      }
       this.#closed = true;
+      await this.#sealing;
       await this.checkpoint(ms, true);
       await Promise.allSettled([this.#o.file.close(), this.#o.chain.close()]);
       return { length: this.#chain.length, head: this.#chain.head.toString('hex'), entries: this.#chain.entries };
@@ -192,24 +244,68 @@ export class FrameWriter {
     for (let off = 0; off < data.length; off += MAX_FRAME) this.#frame(type, ms, data.subarray(off, Math.min(data.length, off + MAX_FRAME)));
   }
 
-  /** Keys the redactor decided: echoed ones as input frames, hidden runs as their byte count. */
-  #decided(events: InputEvent[]): void {
-    for (const e of events) {
+  /**
+   * What the redactor decided, in order: held output as it came, echoed keys as
+   * input frames, hidden runs as their byte count (the runs themselves go to be
+   * sealed). An Enter ends a hidden line: what was hidden until then is sealed.
+   */
+  #decided(decisions: Array<Decision<Held>>, now: number): void {
+    for (const d of decisions) {
+      if ('item' in d) {
+        this.#held -= d.item.data.length;
+        if (this.#o.output) this.#frames(d.item.type, d.item.ms, d.item.data);
+        continue;
+      }
+      const e = d.key;
       const ms = this.#o.startMs + e.t * 1000;
       if (!e.hidden) {
         this.#frame(Frame.Input, ms, Buffer.from(e.data, 'utf8'));
+        if (this.#unsealedBytes > 0 && /[\r\n]/.test(e.data)) this.#seal(now);
         continue;
       }
       // Control keys between hidden runs stay; each run is its byte count only.
       e.data.split(REDACTED).forEach((part, i) => {
         if (i > 0) {
+          const run = Buffer.from(e.sealed?.[i - 1] ?? '', 'utf8');
           const size = Buffer.alloc(4);
-          size.writeUInt32BE(e.hidden?.[i - 1] ?? 0);
+          size.writeUInt32BE(run.length);
           this.#frame(Frame.Hidden, ms, size);
+          this.#unsealed.push(run);
+          this.#unsealedBytes += run.length;
+          this.#lastHidden = now;
         }
         if (part) this.#frame(Frame.Input, ms, Buffer.from(part, 'utf8'));
       });
+      if (/[\r\n]/.test(e.data) || this.#unsealedBytes >= MAX_SEAL) this.#seal(now);
     }
+  }
+
+  /**
+   * The hidden runs since the last sealed frame, encrypted to the reveal
+   * recipients into one `sealed` frame (written when the encryption is done;
+   * close waits for it). Without recipients they are dropped: only their counts
+   * are kept. A sealing that fails fails the recording: hidden input is never lost quietly.
+   */
+  #seal(ms: number): void {
+    if (this.#unsealedBytes === 0) return;
+    const data = Buffer.concat(this.#unsealed);
+    this.#unsealed = [];
+    this.#unsealedBytes = 0;
+    const recipients = this.#o.revealRecipients ?? [];
+    if (recipients.length === 0) return;
+    this.#sealing = this.#sealing.then(async () => {
+      if (this.#failed) return;
+      try {
+        const ciphertext = await seal(recipients, data);
+        this.#frames(Frame.Sealed, ms, ciphertext);
+        this.#maybeFlush();
+      } catch (err) {
+        this.#failed = new Error('could not seal hidden input', { cause: err });
+        this.#events.failed(this.#failed);
+      } finally {
+        data.fill(0);
+      }
+    });
   }
 
   #maybeFlush(): void {

@@ -40,6 +40,8 @@ export interface RecorderOptions {
   /** Record the target's output and stderr (off for SFTP without file content capture). */
   output: boolean;
   flushBytes?: number;
+  /** age recipients that hidden input is sealed to (recordings/sealing.ts); none: it is only counted. */
+  revealRecipients?: readonly string[];
   flushMs?: number;
   checkpointMs?: number;
   highWater?: number;
@@ -87,6 +89,7 @@ export class Recorder extends EventEmitter {
       input: options.input,
       output: options.output,
       flushBytes: options.flushBytes ?? 1024 * 1024,
+      revealRecipients: options.revealRecipients ?? [],
     };
     this.#flushBytes = init.flushBytes;
     this.#handle = this.#thread.open(this, options.scheduler, init, options.file, options.chain);

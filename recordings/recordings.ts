@@ -212,6 +212,7 @@ export class Recordings {
       input: s.kind === 'terminal' ? 'redacted' : s.kind === 'exec' || sftpContent ? 'raw' : 'none',
       output: s.kind !== 'sftp' || sftpContent,
       flushBytes: config.recordings.flushBytes,
+      revealRecipients: config.recordings.revealRecipients,
       flushMs: config.recordings.flushInterval,
       checkpointMs: config.recordings.checkpointInterval,
       header: {

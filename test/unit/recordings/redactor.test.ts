@@ -1,6 +1,8 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRevealKey, revealRecording } from '../../../recordings/sealing.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputRedactor, REDACTED } from '../../../recordings/redactor.js';
@@ -14,174 +16,190 @@ import { ManualClock } from '../../../core/clock.js';
 
 const WINDOW = 400;
 
+/** A redactor driven the way the frame writer drives it, with output chunks as the queued items. */
+class Driver {
+  readonly r = new InputRedactor(WINDOW);
+  /** What was written, in order: ['i', keys] / ['h', hidden runs] / ['o', output]. */
+  readonly written: Array<[string, string]> = [];
+  now = 1000;
+
+  type(data: string, t = this.now / 1000): this {
+    this.r.input(t, data, this.now);
+    return this.drain();
+  }
+
+  out(text: string): this {
+    if (!this.r.output(text, this.now, text)) this.written.push(['o', text]);
+    return this.drain();
+  }
+
+  wait(ms: number): this {
+    this.now += ms;
+    return this.drain();
+  }
+
+  drain(now = this.now): this {
+    for (const d of this.r.drain<string>(now)) {
+      if ('item' in d) this.written.push(['o', d.item]);
+      else if (d.key.sealed) this.written.push(['h', d.key.sealed.join('|')]);
+      else this.written.push(['i', d.key.data]);
+    }
+    return this;
+  }
+
+  end(): this {
+    return this.drain(Number.POSITIVE_INFINITY);
+  }
+
+  kept(): string {
+    return this.written.filter(([k]) => k === 'i').map(([, v]) => v).join('');
+  }
+
+  hidden(): string[] {
+    return this.written.filter(([k]) => k === 'h').map(([, v]) => v);
+  }
+
+  /** Types text key by key, each echoed as `echo(key)` shows it. */
+  typeEchoed(text: string, echo: (key: string) => string = (k) => k): this {
+    for (const ch of text) this.type(ch).wait(3).out(echo(ch)).wait(150);
+    return this;
+  }
+}
+
 describe('InputRedactor', () => {
-  it('keeps typing that the target echoes', () => {
-    const r = new InputRedactor(WINDOW);
-    expect(r.input(0.5, 'l', 1000)).toEqual([]);
-    expect(r.output('l', 1010)).toEqual([{ t: 0.5, data: 'l' }]);
-    expect(r.input(0.6, 's', 1100)).toEqual([]);
-    expect(r.output('s', 1105)).toEqual([{ t: 0.6, data: 's' }]);
-    // Nothing left to decide.
-    expect(r.flush()).toEqual([]);
+  it('keeps typing that the target echoes, each key decided by its echo, written before it', () => {
+    const d = new Driver().typeEchoed('ls');
+    expect(d.written).toEqual([
+      ['i', 'l'],
+      ['o', 'l'],
+      ['i', 's'],
+      ['o', 's'],
+    ]);
+    expect(d.r.waiting).toBe(false);
   });
 
   it('keeps echo that arrives in pieces, after escape sequences', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'cat', 1000);
-    expect(r.output('\x1b[1mca', 1010)).toEqual([]);
-    expect(r.output('t', 1020)).toEqual([{ t: 1, data: 'cat' }]);
-  });
-
-  it('hides typing that is never echoed once the window has passed', () => {
-    const r = new InputRedactor(WINDOW);
-    const password = 'hunter2';
-    let now = 5000;
-    for (const [i, ch] of [...password].entries()) {
-      expect(r.input(5 + i * 0.1, ch, now)).toEqual([]);
-      now += 100;
-    }
-    // The first keys' windows have passed, the last ones' not yet.
-    const early = r.tick(5000 + WINDOW);
-    expect(early).toEqual([{ t: 5, data: REDACTED, hidden: [1] }]);
-    const rest = r.tick(now + WINDOW);
-    expect(rest).toHaveLength(password.length - 1);
-    for (const [i, e] of rest.entries()) expect(e).toEqual({ t: 5 + (i + 1) * 0.1, data: REDACTED, hidden: [1] });
-    for (const e of [...early, ...rest]) expect(e.data).toBe(REDACTED);
-  });
-
-  it('waits for the window before deciding', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'x', 1000);
-    expect(r.tick(1000 + WINDOW - 1)).toEqual([]);
-    expect(r.tick(1000 + WINDOW)).toEqual([{ t: 1, data: REDACTED, hidden: [1] }]);
-  });
-
-  it('keeps Enter and control keys as they are', () => {
-    const r = new InputRedactor(WINDOW);
-    expect(r.input(1, '\r', 1000)).toEqual([{ t: 1, data: '\r' }]);
-    expect(r.input(2, '\x03', 2000)).toEqual([{ t: 2, data: '\x03' }]);
-    expect(r.input(3, '\x1b[A', 3000)).toEqual([{ t: 3, data: '\x1b[A' }]);
-    expect(r.input(4, '\x7f', 4000)).toEqual([{ t: 4, data: '\x7f' }]);
-    expect(r.input(5, '\t', 5000)).toEqual([{ t: 5, data: '\t' }]);
-  });
-
-  it('keeps control keys in order behind undecided typing', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'secret', 1000);
-    expect(r.input(1.2, '\r', 1200)).toEqual([]);
-    expect(r.tick(1000 + WINDOW)).toEqual([
-      { t: 1, data: REDACTED, hidden: [6] },
-      { t: 1.2, data: '\r' },
+    const d = new Driver().type('cat').out('\x1b[1mca');
+    expect(d.written).toEqual([]);
+    d.out('t');
+    expect(d.written).toEqual([
+      ['i', 'cat'],
+      ['o', '\x1b[1mca'],
+      ['o', 't'],
     ]);
   });
 
-  it('keeps a pasted command with its Enter when the output echoes it', () => {
-    const r = new InputRedactor(WINDOW);
-    expect(r.input(1, 'ls\r', 1000)).toEqual([]);
-    expect(r.output('ls\r\nbin  etc  home\r\n$ ', 1020)).toEqual([{ t: 1, data: 'ls\r' }]);
+  it('hides typing that is never echoed once its window has passed, and not before', () => {
+    const d = new Driver().type('x');
+    d.wait(WINDOW - 1);
+    expect(d.written).toEqual([]);
+    d.wait(1);
+    expect(d.hidden()).toEqual(['x']);
   });
 
-  it('keeps typing echoed together with the response to the Enter that followed', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'l', 1000);
-    r.input(1.01, 's', 1010);
-    r.input(1.02, '\r', 1020);
-    expect(r.output('ls\r\nbin  etc\r\n$ ', 1030)).toEqual([
-      { t: 1, data: 'l' },
-      { t: 1.01, data: 's' },
-      { t: 1.02, data: '\r' },
+  it('keeps Enter and control keys as they are, in order behind undecided typing', () => {
+    const d = new Driver();
+    for (const k of ['\r', '\x03', '\x1b[A', '\x7f', '\t']) d.type(k);
+    expect(d.kept()).toBe('\r\x03\x1b[A\x7f\t');
+    d.type('secret').type('\r');
+    expect(d.written.slice(5)).toEqual([]);
+    d.wait(WINDOW);
+    expect(d.written.slice(5)).toEqual([
+      ['h', 'secret'],
+      ['i', '\r'],
     ]);
   });
 
-  it('hides a password followed by output that does not contain it', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'hunter2\r', 1000);
-    expect(r.output('\r\n', 1050)).toEqual([]);
-    expect(r.output('total 0\r\n$ ', 1100)).toEqual([]);
-    const out = r.tick(1000 + WINDOW);
-    expect(out).toEqual([{ t: 1, data: REDACTED + '\r', hidden: [7] }]);
-    expect(JSON.stringify(out)).not.toContain('hunter2');
+  it('keeps typing after a line abandoned with Ctrl-C and a correction with Backspace', () => {
+    // What bash shows: ^C and a new line for Ctrl-C; "\b \b" (or "\b\x1b[K") for Backspace.
+    const d = new Driver().out('$ ');
+    d.typeEchoed('echo abandoned');
+    d.type('\x03').out('^C\r\n$ ');
+    d.typeEchoed('lss');
+    d.type('\x7f').out('\b\x1b[K');
+    d.typeEchoed(' /nonexistent-dir; true');
+    d.type('\r').out('\r\nls: cannot access\r\n$ ');
+    d.typeEchoed('echo after');
+    d.end();
+    expect(d.hidden()).toEqual([]);
+    expect(d.kept()).toBe('echo abandoned\x03lss\x7f /nonexistent-dir; true\recho after');
   });
 
-  it('hides a password typed key by key even when the command output right after Enter contains its letters', () => {
-    // sudo: the prompt came before; the engineer types quickly and presses Enter, and the
-    // command's output arrives within the echo window of the last keys.
-    const r = new InputRedactor(WINDOW);
-    const password = 'root';
-    const decided: Array<{ t: number; data: string }> = [];
-    let now = 1000;
-    for (const ch of password) {
-      decided.push(...r.input(now / 1000, ch, now));
-      now += 60;
-    }
-    decided.push(...r.input(now / 1000, '\r', now));
-    decided.push(...r.output('\r\n', now + 20));
-    decided.push(...r.output('root@db01:~# ', now + 40));
-    decided.push(...r.tick(now + 40 + WINDOW));
-    expect(decided.map((e) => e.data)).toEqual([REDACTED, REDACTED, REDACTED, REDACTED, '\r']);
+  it('keeps a pasted line longer than the terminal, echoed with a return at the wrap', () => {
+    const line = 'echo ' + 'x'.repeat(100) + ' >> ~/.ssh/authorized_keys';
+    const d = new Driver().out('$ ');
+    d.type(`\x1b[200~${line}\x1b[201~`).wait(5);
+    // readline at 80 columns: the text up to the margin, " \r", the rest.
+    d.out(line.slice(0, 78) + ' \r' + line.slice(78)).end();
+    expect(d.hidden()).toEqual([]);
+    expect(d.kept()).toBe(`\x1b[200~${line}\x1b[201~`);
   });
 
-  it("keeps commands typed ahead: an earlier Enter's newline is no boundary for them", () => {
-    // Two commands typed before the first one's echo came back (a fast typist, or a paste).
-    const r = new InputRedactor(WINDOW);
-    expect(r.input(1, 'history -c', 1000)).toEqual([]);
-    expect(r.input(1.01, '\r', 1010)).toEqual([]);
-    expect(r.input(1.02, 'echo the-end', 1020)).toEqual([]);
-    expect(r.input(1.03, '\r', 1030)).toEqual([]);
-    const kept = [
-      ...r.output('history -c\r\n\x1b[?2004l\r', 1040),
-      ...r.output('\x1b[?2004htgt$ ', 1041),
-      ...r.output('echo the-end\r\n\x1b[?2004l\r', 1042),
-      ...r.output('the-end\r\n', 1043),
-    ];
-    expect(kept.map((e) => e.data)).toEqual(['history -c', '\r', 'echo the-end', '\r']);
-    // And when each Enter passes straight through, its newline arrives later.
-    const q = new InputRedactor(WINDOW);
-    q.input(2, 'ls', 2000);
-    expect(q.output('ls', 2010)).toEqual([{ t: 2, data: 'ls' }]);
-    expect(q.input(2.1, '\r', 2100)).toEqual([{ t: 2.1, data: '\r' }]);
-    q.input(2.11, 'pwd', 2110);
-    expect(q.output('\r\na b\r\n$ pwd', 2120)).toEqual([{ t: 2.11, data: 'pwd' }]);
+  it('keeps mid-line insertion (the rest of the line redrawn), reverse search and history recall', () => {
+    const d = new Driver().out('$ ');
+    d.typeEchoed('ech hi');
+    d.type('\x1b[D\x1b[D\x1b[D').out('\b\b\b');
+    d.type('o').out('o hi\b\b\b');
+    d.type('\x12').out('\r\n(reverse-i-search)`\': ');
+    d.type('e').out('\x1b[1@e\x1b[C\x1b[C\x1b[Cecho hi');
+    d.type('\x1b[A').out('\r$ echo hi');
+    d.end();
+    expect(d.hidden()).toEqual([]);
+    expect(d.kept()).toBe('ech hi\x1b[D\x1b[D\x1b[Do\x12e\x1b[A');
   });
 
-  it('still hides a password whose text shows up only after its own Enter', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'sudo cat /etc/pw', 1000);
-    r.input(1.1, '\r', 1100);
-    r.output('sudo cat /etc/pw\r\n[sudo] password for alice: ', 1110);
-    r.input(2, 's3cret', 2000);
-    r.input(2.1, '\r', 2100);
-    const later = [...r.output('\r\nroot:s3cret\r\n', 2150), ...r.tick(3000)];
-    expect(later.map((e) => e.data)).toEqual([REDACTED, '\r']);
+  it('seals keys at a secret prompt even when other output holds their characters', () => {
+    const d = new Driver().out('\r\n[sudo] password for alice: ');
+    d.type('s').out('background output with s');
+    d.type('3').out('and 3');
+    d.type('\r').out('\r\n');
+    expect(d.hidden()).toEqual(['s', '3']);
+    expect(d.kept()).toBe('\r');
   });
 
-  it('does not count output after the window as echo', () => {
-    // The recorder ticks once a second: output that arrives after the window but
-    // before the next tick must not confirm keys typed long before.
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'p', 1000);
-    r.input(1.1, 'w', 1100);
-    expect(r.output('a pwd prompt', 1000 + WINDOW + 500)).toEqual([
-      { t: 1, data: REDACTED, hidden: [1] },
-      { t: 1.1, data: REDACTED, hidden: [1] },
-    ]);
+  it('asks again after a wrong password, and judges keys typed ahead after Enter by their echo', () => {
+    const d = new Driver().out('Password: ');
+    d.type('bad').type('\r');
+    // Typed ahead before sudo printed its newline: not at the prompt any more.
+    d.type('l').out('l');
+    d.out('\r\nSorry, try again.\r\n[sudo] password for alice: ');
+    d.type('good').type('\r').out('\r\n');
+    d.end();
+    expect(d.hidden()).toEqual(['bad', 'good']);
+    expect(d.kept()).toBe('\rl\r');
   });
 
-  it('flush() hides anything undecided', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'typed', 1000);
-    r.input(1.1, '\x03', 1100);
-    expect(r.flush()).toEqual([
-      { t: 1, data: REDACTED, hidden: [5] },
-      { t: 1.1, data: '\x03' },
-    ]);
-    expect(r.flush()).toEqual([]);
+  it('seals what is typed after stty -echo, and keeps the Enter', () => {
+    const d = new Driver().out('$ ');
+    d.type('i').type('d').type('\r').out('uid=1000(alice)\r\n$ ');
+    d.end();
+    expect(d.hidden()).toEqual(['i', 'd']);
+    expect(d.kept()).toBe('\r');
   });
 
-  it('keeps control keys inside a hidden chunk', () => {
-    const r = new InputRedactor(WINDOW);
-    r.input(1, 'abc\x7fd\r', 1000);
-    expect(r.flush()).toEqual([{ t: 1, data: `${REDACTED}\x7f${REDACTED}\r`, hidden: [3, 1] }]);
+  it('keeps a wrapped line pasted with its Enter, whose echo comes after the Enter', () => {
+    const line = 'echo ' + 'y'.repeat(90) + '; history -c';
+    const d = new Driver().out('$ ');
+    d.type(line + '\r').wait(5).out(line.slice(0, 78) + ' \r' + line.slice(78) + '\r\n$ ').end();
+    expect(d.hidden()).toEqual([]);
+  });
+
+  it('judges each line of a multi-line paste on its own', () => {
+    const d = new Driver().out('$ ');
+    d.type('ls\rwhoami\r').out('ls\r\nfile\r\n$ whoami\r\nalice\r\n$ ').end();
+    expect(d.hidden()).toEqual([]);
+    expect(d.kept()).toBe('ls\rwhoami\r');
+  });
+
+  it('decides a key at once when output went far past where its echo could be', () => {
+    const d = new Driver().out('$ ');
+    d.type('q').out('y'.repeat(3000));
+    expect(d.hidden()).toEqual(['q']);
+  });
+
+  it('keeps control keys inside a hidden chunk, and seals the runs between them', () => {
+    const d = new Driver().type('abc\x7fd').end();
+    expect(d.written).toEqual([['h', 'abc|d']]);
   });
 });
 
@@ -260,5 +278,77 @@ describe('Recorder input events', () => {
     expect(outputs.join('')).toBe('sudo ls\r\n[sudo] password for alice: \r\nbin  etc  home\r\n$ \x1b[32mgreen\x1b[0m x');
     expect(cast.events).toContainEqual([expect.any(Number), 'r', '100x30']);
     expect(cast.events).toContainEqual([expect.any(Number), 'm', 'approval granted']);
+  });
+});
+
+describe('sealed input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sealed-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('seals a password to the reveal key: the key reveals it, another key does not, and Debian age opens it offline', async () => {
+    const { identity, recipient } = await createRevealKey();
+    const other = await createRevealKey();
+    const store = new FileRecordingStore(dir);
+    const rel = `${randomUUID()}.alr`;
+    const files = await store.create(rel);
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const rec = new Recorder({
+      ...files,
+      header: { recording: 'r', session: 's', kind: 'terminal', user: 'alice', target: 'db01', login: 'root', source: '192.0.2.7', cols: 80, rows: 24, term: 'xterm', command: null, approval: null, title: 'alice@db01' },
+      ids: { session: randomUUID(), recording: randomUUID() },
+      key: { kid: 'k', privateKey, publicKey, fingerprint: keyFingerprint(publicKey), publicPem: '' },
+      clock,
+      scheduler: clock,
+      input: 'redacted',
+      output: true,
+      revealRecipients: [recipient, other.recipient],
+      flushMs: 20,
+      checkpointMs: 60_000,
+    });
+    rec.output(Buffer.from('$ '));
+    for (const ch of 'sudo -k id') {
+      rec.input(Buffer.from(ch));
+      rec.output(Buffer.from(ch));
+      clock.advance(100);
+    }
+    rec.input(Buffer.from('\r'));
+    rec.output(Buffer.from('\r\n[sudo] password for alice: '));
+    clock.advance(300);
+    for (const ch of 'pa55w\u00f6rd') {
+      rec.input(Buffer.from(ch));
+      clock.advance(120);
+    }
+    rec.input(Buffer.from('\r'));
+    rec.output(Buffer.from('\r\nuid=0(root)\r\n$ '));
+    clock.advance(2000);
+    await rec.close();
+
+    const file = await store.read(rel);
+    expect(file.includes(Buffer.from('pa55'))).toBe(false);
+    expect(file.includes(Buffer.from('w\u00f6rd'))).toBe(false);
+    const sealed = framesOf(file).frames.filter((f) => f.type === Frame.Sealed);
+    expect(sealed).toHaveLength(1);
+
+    const path = join(dir, rel);
+    const report = await revealRecording(path, identity);
+    expect(report.unsealed).toBe(0);
+    expect(report.inputs.map((i) => i.text).join('')).toBe('pa55w\u00f6rd');
+    expect(report.inputs).toHaveLength(8); // one hidden run per key typed
+    for (const i of report.inputs) expect(i.t).toBeGreaterThan(1);
+    // The second recipient opens it too; a key it was not sealed to does not, and says so without the key.
+    expect((await revealRecording(path, other.identity)).inputs).toHaveLength(8);
+    const stranger = (await createRevealKey()).identity;
+    await expect(revealRecording(path, stranger)).rejects.toMatchObject({ code: 'ERR_REVEAL_KEY_WRONG' });
+    await expect(revealRecording(path, 'not a key')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+
+    // Offline, with nothing of airlock: the sealed frame's payload is an age file.
+    const idFile = join(dir, 'reveal.key');
+    writeFileSync(idFile, identity + '\n', { mode: 0o600 });
+    const plain = execFileSync('age', ['-d', '-i', idFile], { input: (sealed[0] as { payload: Buffer }).payload });
+    expect(plain.toString('utf8')).toBe('pa55w\u00f6rd');
+    const strangerFile = join(dir, 'stranger.key');
+    writeFileSync(strangerFile, stranger + '\n', { mode: 0o600 });
+    expect(() => execFileSync('age', ['-d', '-i', strangerFile], { input: (sealed[0] as { payload: Buffer }).payload, stdio: 'pipe' })).toThrow();
   });
 });
