@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditLog, Clock, Db, Queryable, Logger, Scheduler, Timer } from '../core/index.js';
-import type { AnalysisOptions, AnalysisResult, Keyframe, Risk } from './analysis/index.js';
+import type { AnalysisOptions, AnalysisResult, CommandContext, Keyframe, Risk } from './analysis/index.js';
 import { toRecordingRow } from './recordings.js';
 import type { RecordingDbRow, RecordingRow } from './recordings.js';
 import type { RecordingStore } from './store.js';
@@ -35,6 +35,8 @@ export interface CommandRow {
   text: string;
   castOffset: number;
   risks: Risk[];
+  context: CommandContext;
+  sealed: boolean;
 }
 
 interface CommandDbRow {
@@ -48,6 +50,8 @@ interface CommandDbRow {
   text: string;
   cast_offset: number;
   risks: Risk[];
+  context: CommandContext;
+  sealed: boolean;
 }
 
 const toCommand = (r: CommandDbRow): CommandRow => ({
@@ -61,6 +65,8 @@ const toCommand = (r: CommandDbRow): CommandRow => ({
   text: r.text,
   castOffset: Number(r.cast_offset),
   risks: r.risks,
+  context: r.context,
+  sealed: r.sealed,
 });
 
 /** A keyframe as stored: the same fields analysis produced. */
@@ -184,7 +190,7 @@ export class Analyses {
       const start = row.startedAt.getTime();
       await insertRows(
         tx,
-        'recording_commands (recording_id, seq, session_id, user_name, target_name, t, at, text, cast_offset, risks, risky)',
+        'recording_commands (recording_id, seq, session_id, user_name, target_name, t, at, text, cast_offset, risks, risky, context, sealed)',
         result.commands.map((c) => [
           row.id,
           c.seq,
@@ -197,6 +203,8 @@ export class Analyses {
           c.castOffset,
           JSON.stringify(c.risks),
           c.risks.length > 0,
+          c.context,
+          c.sealed,
         ]),
       );
       await insertRows(

@@ -6,6 +6,7 @@ import type { Risk } from '../risk-rules.js';
 import { parseSize } from './cast-reader.js';
 import type { Header } from './cast-reader.js';
 import { CommandDetector } from './command-detector.js';
+import type { CommandContext, DetectedLine } from './command-detector.js';
 import { snapshot } from './screen-snapshot.js';
 import { SerializeAddon, Terminal } from './xterm-internals.js';
 
@@ -38,7 +39,14 @@ export interface AnalysedCommand {
   /** Byte offset in the cast file of the event line at which it was entered. */
   castOffset: number;
   risks: Risk[];
+  /** shell: typed at a shell prompt (or an exec's command); program: a line typed into a program (python3, sqlite3). */
+  context: CommandContext;
+  /** Typed without echo at a shell prompt: `text` is empty, the keys are sealed in the recording. */
+  sealed: boolean;
 }
+
+/** The flag on a line typed at a shell prompt with echo off: what ran is not on the screen. */
+export const HIDDEN_INPUT: Risk = { rule: 'hidden-input', reason: 'input hidden from the screen at a shell prompt', severity: 'high' };
 
 export interface Keyframe {
   seq: number;
@@ -144,8 +152,9 @@ export class CastAnalyser {
     this.#term = new Terminal({ cols: header.cols, rows: header.rows, scrollback: 0, allowProposedApi: true, logLevel: 'off' });
     this.#serializer = new SerializeAddon();
     this.#term.loadAddon(this.#serializer);
-    const record = (t: number, text: string, castOffset: number): void => {
-      this.#commands.push({ seq: this.#commands.length, t, text, castOffset, risks: risksOf(text) });
+    const record = (t: number, text: string, castOffset: number, line: DetectedLine): void => {
+      const risks = line.sealed ? [HIDDEN_INPUT] : risksOf(text);
+      this.#commands.push({ seq: this.#commands.length, t, text, castOffset, risks, context: line.context, sealed: line.sealed });
     };
     this.#detector = header.kind === 'terminal' ? new CommandDetector(this.#term, record) : undefined;
     this.#keyframes.push(this.#snapshot(0, firstEvent));
@@ -192,7 +201,7 @@ export class CastAnalyser {
       case 'm':
         if (this.#kind === 'exec' && data.startsWith('exec: ')) {
           const text = data.slice(6).trim();
-          if (text) this.#commands.push({ seq: this.#commands.length, t, text, castOffset: offset, risks: risksOf(text) });
+          if (text) this.#commands.push({ seq: this.#commands.length, t, text, castOffset: offset, risks: risksOf(text), context: 'shell', sealed: false });
         }
         break;
       default:
@@ -225,7 +234,7 @@ export class CastAnalyser {
     const text = line.replace(/\r$/, '').trim();
     const at = this.#lineAt;
     if (!text || text.startsWith('#') || !at) return;
-    this.#commands.push({ seq: this.#commands.length, t: at.t, text: text.slice(0, MAX_STDIN_LINE), castOffset: at.offset, risks: risksOf(text) });
+    this.#commands.push({ seq: this.#commands.length, t: at.t, text: text.slice(0, MAX_STDIN_LINE), castOffset: at.offset, risks: risksOf(text), context: 'shell', sealed: false });
   }
 
   /** Waits while the terminal is far behind. */

@@ -1,6 +1,15 @@
 import type { IBuffer, IBufferCell, IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
 import { REDACTED } from '../redactor.js';
 
+/** Where a line was typed: at a shell's prompt, or into a program that runs (python3, sqlite3, mysql, a y/N question). */
+export type CommandContext = 'shell' | 'program';
+
+export interface DetectedLine {
+  context: CommandContext;
+  /** Typed without echo at a shell prompt: what ran is not on the screen (sealed in the recording). */
+  sealed: boolean;
+}
+
 /**
  * The commands typed at a prompt in a terminal recording, read off the screen at
  * the moment Enter was pressed, so that editing, tab completion and history
@@ -21,9 +30,15 @@ import { REDACTED } from '../redactor.js';
  *   If the prompt is no longer where typing began (Ctrl-L redrew it, reverse
  *   search replaced it, it scrolled away), the line the cursor is on is read
  *   instead, without its prompt.
- * - Not commands: empty lines, lines with keys typed without echo (REDACTED: a
- *   password), anything typed while a full-screen program shows the alternate
- *   screen. The command that started the program was typed at the prompt and is.
+ * - Not commands: empty lines, anything typed while a full-screen program shows
+ *   the alternate screen (the command that started the program was typed at the
+ *   prompt and is), and lines with keys typed without echo (REDACTED) at any
+ *   prompt but a shell's: a password at sudo's or ssh's prompt, `read -s`.
+ * - A line typed without echo at a shell's prompt (after `stty -echo`) is a
+ *   command whose text the screen does not show: it is recorded as `sealed`
+ *   (its keys are sealed in the recording, revealable with the customer's key).
+ * - Each line's context is its prompt's: a shell's (ending in $, #, %) or a
+ *   program's (>>> of python, sqlite>, mysql>, psql's name=#, anything else).
  *
  * Known limits: only the first Enter of an input chunk is read (the screen does
  * not yet show what a pasted multi-line script did after it; the recorder hides
@@ -62,7 +77,7 @@ export class CommandDetector {
 
   constructor(
     private readonly term: HeadlessTerminal,
-    private readonly record: (t: number, text: string, castOffset: number) => void,
+    private readonly record: (t: number, text: string, castOffset: number, line: DetectedLine) => void,
   ) {}
 
   /** The echo of a deferred line is on screen now: read it. */
@@ -74,7 +89,7 @@ export class CommandDetector {
       if (this.term.buffer.active.type === 'alternate') return;
       const text = this.#read(d.line);
       if (d.line.prompt) this.#lastPrompt = d.line.prompt;
-      if (text) this.record(d.t, text, d.offset);
+      if (text) this.record(d.t, text, d.offset, { context: contextOf(d.line.prompt || this.#lastPrompt), sealed: false });
     } finally {
       d.line.marker?.dispose(); // after reading: the marker is how the line is found
     }
@@ -127,8 +142,14 @@ export class CommandDetector {
     const line = this.#line;
     this.#line = undefined;
     if (!line) return;
-    if (line.alt || line.redacted || this.term.buffer.active.type === 'alternate') {
+    if (line.alt || this.term.buffer.active.type === 'alternate') {
       line.marker?.dispose();
+      return;
+    }
+    if (line.redacted) {
+      line.marker?.dispose();
+      const prompt = line.prompt || this.#lastPrompt;
+      if (SHELL_PROMPT.test(prompt) && !SECRET_ASKED.test(prompt)) this.record(t, '', offset, { context: 'shell', sealed: true });
       return;
     }
     if (line.typed && this.#cursorOnLine(line)) {
@@ -141,7 +162,7 @@ export class CommandDetector {
     const text = this.#read(line);
     line.marker?.dispose();
     if (line.prompt) this.#lastPrompt = line.prompt;
-    if (text) this.record(t, text, offset);
+    if (text) this.record(t, text, offset, { context: contextOf(line.prompt || this.#lastPrompt), sealed: false });
   }
 
   /** The cursor is still on the logical line where typing began. */
@@ -172,6 +193,28 @@ export class CommandDetector {
     this.#line?.marker?.dispose();
     this.#line = undefined;
   }
+}
+
+/** A shell's prompt ends in $, # or % (bash, dash, zsh; root's #), with a space or not. */
+const SHELL_PROMPT = /[$#%]\s?$/;
+/** Programs' own prompts, which a shell's pattern would also take (psql's `postgres=#`). */
+const PROGRAM_PROMPTS = [
+  /^\s*(?:>>>|\.\.\.) ?$/, // python
+  /^\s*(?:sqlite|\s*\.\.\.)> ?$/, // sqlite3
+  /^\s*(?:mysql|MariaDB \[[^\]]*\]|\s*->) ?> ?$/, // mysql, mariadb
+  /^\s*[\w-]+[=\-(^'"][#>] ?$/, // psql: postgres=#, postgres-#, db=>
+  /^\s*\(gdb\) ?$/,
+  /^\s*(?:sftp|ftp|lftp[^>]*)> ?$/,
+  /^\s*irb\([^)]*\)[:\d]*[>*] ?$/,
+];
+/** A prompt that asks for a secret (as recordings/redactor.ts knows them). */
+const SECRET_ASKED = /(?:pass(?:word|phrase|code|wd)|\bPIN\b|\btoken\b|\bsecret\b|verification code|\bOTP\b)[^\n]{0,80}[:?]\s*$/i;
+
+/** Whether a line typed after `prompt` went to a shell or to a program. An unknown prompt ('') is taken as a shell's. */
+export function contextOf(prompt: string): CommandContext {
+  if (prompt === '') return 'shell';
+  if (PROGRAM_PROMPTS.some((p) => p.test(prompt))) return 'program';
+  return SHELL_PROMPT.test(prompt) ? 'shell' : 'program';
 }
 
 /** The first row of the logical line that `row` is part of. */

@@ -2,3 +2,4 @@
 export { analyseCast, analyseFile, analyseFrames } from './sources.js';
 export type { AnalysedCommand, AnalysisOptions, AnalysisResult, Keyframe } from './analyse.js';
 export type { Risk } from '../risk-rules.js';
+export type { CommandContext } from './command-detector.js';

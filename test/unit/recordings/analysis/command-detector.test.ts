@@ -125,16 +125,52 @@ describe.each<Order>(['echo-first', 'key-first'])('commands typed at a prompt (%
     expect(r.commands.some((c) => c.text.includes('redacted'))).toBe(false);
   });
 
-  it('leaves out a password whose keys the recorder decided on only after the output that followed', async () => {
-    // The recorder holds keys until it knows whether they were echoed: the password
-    // and its Enter can land after the command's output and the next prompt.
+  it('leaves out a password typed at sudo, whose keys come before the output that follows them', async () => {
     const s = session()
       .run('sudo -k apt-get update', '[sudo] password for user: ', '')
-      .out('\r\nHit:1 http://deb.debian.org/debian bookworm InRelease\r\n' + PROMPT)
       .key(REDACTED)
       .key('\r')
+      .out('\r\nHit:1 http://deb.debian.org/debian bookworm InRelease\r\n' + PROMPT)
       .run('apt list --upgradable', 'Listing... Done\r\n');
-    expect(texts(await analyse(s))).toEqual(['sudo -k apt-get update', 'apt list --upgradable']);
+    const r = await analyse(s);
+    expect(texts(r)).toEqual(['sudo -k apt-get update', 'apt list --upgradable']);
+    expect(r.commands.every((c) => c.context === 'shell' && !c.sealed)).toBe(true);
+  });
+
+  it('records a line typed without echo at a shell prompt (after stty -echo) as sealed and flagged', async () => {
+    const s = session()
+      .run('stty -echo', '')
+      .key(REDACTED)
+      .key('\r')
+      .out('uid=1000(user)\r\n' + PROMPT)
+      .run('ls', 'a  b\r\n');
+    const r = await analyse(s);
+    expect(r.commands.map((c) => [c.text, c.sealed, c.risks.map((x) => x.rule)])).toEqual([
+      ['stty -echo', false, []],
+      ['', true, ['hidden-input']],
+      ['ls', false, []],
+    ]);
+  });
+
+  it('labels lines typed into a program (python3, sqlite3) as input to it, not shell commands', async () => {
+    const s = session()
+      .run('python3 -q', '', '>>> ')
+      .run('import os', '', '>>> ')
+      .run('exit()', '', PROMPT)
+      .run('sqlite3 /tmp/x.db', 'SQLite version 3.40.1\r\n', 'sqlite> ')
+      .run('select 1;', '1\r\n', 'sqlite> ')
+      .run('.quit', '', PROMPT)
+      .run('ls', 'x.db\r\n');
+    const r = await analyse(s);
+    expect(r.commands.map((c) => [c.text, c.context])).toEqual([
+      ['python3 -q', 'shell'],
+      ['import os', 'program'],
+      ['exit()', 'program'],
+      ['sqlite3 /tmp/x.db', 'shell'],
+      ['select 1;', 'program'],
+      ['.quit', 'program'],
+      ['ls', 'shell'],
+    ]);
   });
 
   it('reads the command that starts a full-screen program, and nothing typed inside it', async () => {
