@@ -16,7 +16,7 @@ import { targetAdd, targetList, targetShow, targetUpdate, targetRemove, targetSc
 import { grantAdd, grantList, grantRevoke, sessionList, sessionShow, sessionTerminate } from './commands/access.js';
 import { SENSITIVITIES } from '../approvals/index.js';
 import { requestCreate, requestsList, requestShow, requestApprove, requestDeny, requestCancel, requestRevoke } from './commands/requests.js';
-import { recordingsList, recordingsShow, recordingsExport, recordingsVerify, recordingsKey, recordingsPrune, recordingsCommands, commandsSearch } from './commands/recordings.js';
+import { recordingsList, recordingsShow, recordingsExport, recordingsVerify, recordingsKey, recordingsPrune, recordingsCommands, commandsSearch, recordingsReveal, createRevealKeyVerb } from './commands/recordings.js';
 import { ROLES } from '../identity/index.js';
 
 /**
@@ -242,6 +242,11 @@ export function buildProgram(): Command {
     .option('--risky', 'only commands that matched a risk rule')
     .option('--limit <n>')
     .action(verb(commandsSearch));
+  recordings
+    .command('reveal <id>')
+    .description('what was typed without echo (sealed in the recording), decrypted here with the customer\'s reveal key (admin, auditor)')
+    .requiredOption('--identity <file>', 'the private reveal key (AGE-SECRET-KEY-1…) from "airlock keys create-reveal-key"')
+    .action(verb(recordingsReveal));
   recordings.command('key').description('the recording public key(s), for verifying without airlock').action(verb(recordingsKey));
   recordings.command('prune').description('delete recordings past retention now (the server also does it daily)').action(verb(recordingsPrune));
 
@@ -251,6 +256,11 @@ export function buildProgram(): Command {
 
   const keys = program.command('keys').description('signing keys (admin)');
   keys.command('rotate').description('new API token signing key').action(verb(keysRotate));
+  keys
+    .command('create-reveal-key')
+    .description("a key pair for sealed input: the private half for the customer's custody, the public half for recordings.revealRecipients")
+    .option('-o, --output <file>', 'write the private key to this new file (mode 0600) instead of printing it')
+    .action(verb(createRevealKeyVerb));
 
   program
     .command('totp <secret>')

@@ -289,6 +289,7 @@ export class FrameWriter {
   #seal(ms: number): void {
     if (this.#unsealedBytes === 0) return;
     const data = Buffer.concat(this.#unsealed);
+    const runs = this.#unsealed.length;
     this.#unsealed = [];
     this.#unsealedBytes = 0;
     const recipients = this.#o.revealRecipients ?? [];
@@ -297,7 +298,11 @@ export class FrameWriter {
       if (this.#failed) return;
       try {
         const ciphertext = await seal(recipients, data);
-        this.#frames(Frame.Sealed, ms, ciphertext);
+        // Hidden frames of later keys may be written while this one is encrypted: the count says which it covers.
+        const payload = Buffer.alloc(4 + ciphertext.length);
+        payload.writeUInt32BE(runs);
+        payload.set(ciphertext, 4);
+        this.#frame(Frame.Sealed, ms, payload);
         this.#maybeFlush();
       } catch (err) {
         this.#failed = new Error('could not seal hidden input', { cause: err });

@@ -199,7 +199,11 @@ export class InputRedactor {
         continue;
       }
       if (enter && (found === 'never' || enter.from - this.#base <= this.#glyphs.length)) {
-        const n = this.#lineEcho(keys.slice(i, e + 1), start, Math.max(enter.newlines, newline + 1));
+        // Typed ahead (before the line before was answered, as in a paste of several
+        // lines): its echo comes after that line's output, at a later newline.
+        // Otherwise it is the first newline after its Enter, or none.
+        const ahead = enter.newlines < newline + 1;
+        const n = this.#lineEcho(keys.slice(i, e + 1), start, Math.max(enter.newlines, newline + 1), ahead);
         if (n !== undefined) {
           const end = this.#newlines[n] as number;
           for (const q of keys.slice(i, e + 1)) if (!q.decided) this.#decide(q, 'echoed', end);
@@ -250,14 +254,16 @@ export class InputRedactor {
    * not yet decided (keys echoed before the Enter are left out), in order, at
    * most LINE_GAP apart (a wrap's space), the last one right before a newline
    * output after the Enter was typed and after the newline the line before took
-   * (`first`, an index into #newlines). Returns that newline's index, or
-   * undefined while no newline shows it (the deadline then decides).
+   * (`first`, an index into #newlines), and that very newline unless the line
+   * was typed `ahead`. Returns that newline's index, or undefined while no
+   * newline shows it (the deadline then decides).
    */
-  #lineEcho(line: Keys[], from: number, first: number): number | undefined {
+  #lineEcho(line: Keys[], from: number, first: number, ahead: boolean): number | undefined {
     const glyphs = line.filter((q) => !q.decided).map((q) => q.glyphs).join('');
     const seen = this.#glyphs;
     const low = from - this.#base;
-    next: for (let n = first; n < this.#newlines.length; n++) {
+    const last = ahead ? this.#newlines.length : Math.min(this.#newlines.length, first + 1);
+    next: for (let n = first; n < last; n++) {
       let at = (this.#newlines[n] as number) - this.#base; // the echo ends here, and is read backwards
       let gap = 0; // the last glyph comes right before the newline
       for (let c = glyphs.length - 1; c >= 0; c--) {

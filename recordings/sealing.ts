@@ -15,8 +15,9 @@ import { Frame, FrameParser } from './frame-format.js';
  *
  * In the recording (recordings/FORMAT.md): each hidden run of keys is a `hidden`
  * frame in the clear (its time and UTF-8 byte count), and a later `sealed`
- * frame holds the age ciphertext of the runs since the sealed frame before it,
- * concatenated in order. Revealing splits the plaintext back by those counts.
+ * frame holds `runs:u32` and the age ciphertext of the next `runs` hidden runs
+ * not sealed before, concatenated in order. Revealing splits the plaintext back
+ * by those counts.
  */
 export const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 export const IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
@@ -68,8 +69,11 @@ export async function revealFrames(chunks: AsyncIterable<Buffer>, identity: stri
   d.addIdentity(id);
   const parser = new FrameParser();
   const inputs: RevealedInput[] = [];
-  let runs: Array<{ t: number; offset: number; bytes: number }> = [];
-  const open = async (ciphertext: Buffer): Promise<void> => {
+  const runs: Array<{ t: number; offset: number; bytes: number }> = [];
+  const open = async (payload: Buffer): Promise<void> => {
+    const count = payload.length >= 4 ? payload.readUInt32BE(0) : 0;
+    if (count === 0 || count > runs.length) throw new AirlockError('ERR_RECORDING_FORMAT', `a sealed frame covers ${count} hidden runs where ${runs.length} wait to be sealed`);
+    const ciphertext = payload.subarray(4);
     let plain: Uint8Array;
     try {
       plain = await d.decrypt(ciphertext);
@@ -78,13 +82,12 @@ export async function revealFrames(chunks: AsyncIterable<Buffer>, identity: stri
     }
     const bytes = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
     let at = 0;
-    for (const run of runs) {
+    for (const run of runs.splice(0, count)) {
       const part = bytes.subarray(at, at + run.bytes);
       at += run.bytes;
       inputs.push({ t: run.t / 1000, offset: run.offset, text: part.toString('utf8'), base64: part.toString('base64') });
     }
     if (at !== bytes.length) throw new AirlockError('ERR_RECORDING_FORMAT', `a sealed frame holds ${bytes.length} bytes where its hidden frames count ${at}`);
-    runs = [];
   };
   for await (const chunk of chunks) {
     // In file order: hidden runs, and each sealed frame with the runs before it.

@@ -1,4 +1,7 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { checkIdentity, createRevealKey, revealFrames } from '../../recordings/index.js';
+import { inertText } from '../../core/index.js';
 import { AirlockError } from '../../core/index.js';
 import type { VerbContext } from '../context.js';
 import { EXIT, table } from '../output.js';
@@ -143,6 +146,60 @@ export async function recordingsVerify(ctx: VerbContext, id: string | undefined,
 export async function recordingsKey(ctx: VerbContext): Promise<number> {
   const { keys } = await ctx.api().get<{ keys: Array<{ fingerprint: string; publicKeyPem: string }> }>('/api/v1/recordings/key');
   ctx.out.result(keys, () => keys.map((k) => `# fingerprint (SHA-256 of the SPKI) ${k.fingerprint}\n${k.publicKeyPem.trim()}`).join('\n'));
+  return EXIT.ok;
+}
+
+/**
+ * Reveals a recording's sealed input on this machine: the stored file comes
+ * through the API (audited there as a reveal), the customer's private key is
+ * read from a local file and never leaves it.
+ */
+export async function recordingsReveal(ctx: VerbContext, id: string, o: { identity: string }): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(o.identity, 'utf8');
+  } catch (err) {
+    throw new AirlockError('ERR_USAGE', `cannot read the identity file ${o.identity}: ${(err as Error).message}`);
+  }
+  const line = text.split('\n').find((l) => l.trim().startsWith('AGE-SECRET-KEY-1'));
+  const identity = checkIdentity(line ?? '');
+  const stream = new PassThrough();
+  const fail = (err: unknown): never => {
+    stream.destroy(); // the other side stops too
+    throw err;
+  };
+  const [report] = await Promise.all([revealFrames(stream, identity).catch(fail), ctx.api().download(`${path(id)}/raw?purpose=reveal`, stream).catch(fail)]);
+  ctx.out.result(report, () => {
+    if (report.inputs.length === 0) return report.unsealed > 0 ? `${report.unsealed} hidden runs, none sealed (no reveal key was configured when it was recorded).` : 'Nothing was typed without echo in this recording.';
+    const rows = report.inputs.map((i) => ({ t: i.t.toFixed(2), offset: i.offset, typed: JSON.stringify(i.text) }));
+    return table(rows, ['t', 'offset', 'typed']) + (report.unsealed ? `\n${report.unsealed} more hidden runs were not sealed.` : '');
+  });
+  return EXIT.ok;
+}
+
+/**
+ * A new reveal key pair for the customer: the private half is written once to
+ * a new file (mode 0600) or printed, the public half goes in the server's
+ * config (`recordings.revealRecipients`). Nothing is kept here or on the server.
+ */
+export async function createRevealKeyVerb(ctx: VerbContext, o: { output?: string }): Promise<number> {
+  const { identity, recipient } = await createRevealKey();
+  const created = new Date().toISOString();
+  const file = `# airlock reveal key, created ${created}\n# public key: ${recipient}\n${identity}\n`;
+  if (o.output && o.output !== '-') {
+    writeFileSync(o.output, file, { mode: 0o600, flag: 'wx' });
+  } else {
+    process.stdout.write(file);
+  }
+  const advice = [
+    o.output && o.output !== '-' ? `Wrote the private key to ${inertText(o.output)}: give it to the customer's custodian; it is shown only this once.` : 'The private key is above: give it to the customer\'s custodian; it is shown only this once.',
+    'Add the public key to the server\'s config, then restart it:',
+    '  recordings:',
+    '    revealRecipients:',
+    `      - ${recipient}`,
+  ].join('\n');
+  if (ctx.out.json) process.stdout.write(JSON.stringify({ recipient, ...(o.output && o.output !== '-' ? { identityFile: o.output } : {}) }) + '\n');
+  else process.stderr.write(advice + '\n');
   return EXIT.ok;
 }
 

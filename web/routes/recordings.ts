@@ -6,7 +6,7 @@ import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { listSessionRows } from '../../gateway/index.js';
 import type { RecordingRow } from '../../recordings/index.js';
-import { bundleFile, evidenceBundle } from '../../recordings/index.js';
+import { bundleFile, evidenceBundle, revealFrames } from '../../recordings/index.js';
 import { ReadGate } from '../read-gate.js';
 import { send } from '../stream.js';
 import { authenticate, requireRole, actorOf } from '../auth.js';
@@ -29,6 +29,9 @@ const listQuery = (clock: Clock) =>
     until: timeSpec(clock).optional(),
     limit: z.coerce.number().int().min(1).max(1000).optional(),
   });
+
+/** The identity travels in the body, never in a URL (which logs and proxies keep). */
+const revealBody = z.strictObject({ identity: z.string().min(1).max(200) });
 
 const replayQuery = z.object({
   at: z.coerce.number().min(0).max(10 * 365 * 86_400).optional(),
@@ -116,11 +119,38 @@ export function recordingRoutes(s: WebDeps): Router {
   r.get('/:id/raw', async (req, res) => {
     const row = await visible(req);
     await gated(req, 'raw export', async () => {
-      await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
+      // purpose=reveal: the CLI takes the file to reveal its sealed input on the auditor's side.
+      if (req.query['purpose'] === 'reveal') await audited(req, 'recording.revealed', row, { where: 'client', stored: row.length });
+      else await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
       res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
       res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
       await send(res, s.recordings.raw(row), s.logger, s.scheduler);
     });
+  });
+
+  /**
+   * Sealed input (what was typed without echo: recordings/sealing.ts), revealed
+   * with the customer's private key supplied in this request. The key is used
+   * for this answer and dropped: never stored, never logged. Every reveal is
+   * audited, a refused one too (a wrong key). The CLI can instead decrypt on
+   * the auditor's machine (`airlock recordings reveal`), from the raw download.
+   */
+  r.post('/:id/reveal', requireRole('admin', 'auditor'), async (req, res) => {
+    const body = revealBody.safeParse(req.body);
+    if (!body.success) throw fromZod(body.error);
+    const row = await visible(req);
+    const report = await gated(req, 'reveal', async () => {
+      try {
+        return await revealFrames(s.recordings.raw(row), body.data.identity);
+      } catch (err) {
+        const actor = actorOf(req);
+        await s.audit.record({ action: 'recording.revealed', outcome: 'failure', actor: actor.name, source: actor.source, target: row.id, details: { session: row.sessionId, error: (err as { code?: string }).code ?? 'ERR_INTERNAL' } });
+        throw err;
+      }
+    });
+    await audited(req, 'recording.revealed', row, { where: 'server', inputs: report.inputs.length, unsealed: report.unsealed });
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ recording: row, ...report });
   });
 
   r.get('/:id/commands', async (req, res) => {

@@ -345,10 +345,12 @@ describe('sealed input', () => {
     // Offline, with nothing of airlock: the sealed frame's payload is an age file.
     const idFile = join(dir, 'reveal.key');
     writeFileSync(idFile, identity + '\n', { mode: 0o600 });
-    const plain = execFileSync('age', ['-d', '-i', idFile], { input: (sealed[0] as { payload: Buffer }).payload });
+    const payload = (sealed[0] as { payload: Buffer }).payload;
+    expect(payload.readUInt32BE(0)).toBe(8); // the hidden runs it covers
+    const plain = execFileSync('age', ['-d', '-i', idFile], { input: payload.subarray(4) });
     expect(plain.toString('utf8')).toBe('pa55w\u00f6rd');
     const strangerFile = join(dir, 'stranger.key');
     writeFileSync(strangerFile, stranger + '\n', { mode: 0o600 });
-    expect(() => execFileSync('age', ['-d', '-i', strangerFile], { input: (sealed[0] as { payload: Buffer }).payload, stdio: 'pipe' })).toThrow();
+    expect(() => execFileSync('age', ['-d', '-i', strangerFile], { input: payload.subarray(4), stdio: 'pipe' })).toThrow();
   });
 });
