@@ -16,6 +16,8 @@ export interface DemoText {
   demo: DemoSetup;
   /** otpauth:// QR codes by user name, drawn for a terminal. */
   qr: Map<string, string>;
+  /** Where the demo keeps the reveal key's private half. */
+  revealKey: string;
 }
 
 export function demoInstructions(d: DemoText): string {
@@ -75,6 +77,8 @@ export function demoInstructions(d: DemoText): string {
     `    ${cmd} recordings list`,
     `    ${cmd} recordings commands ID         # what ran, with risk flags`,
     `    ${cmd} recordings search --risky      # across sessions; or a text: search 'rm -rf'`,
+    `    ${cmd} recordings reveal ID --identity ${d.revealKey}`,
+    '                                          # what was typed without echo (a sudo password), sealed to the customer\'s key',
     '',
     '  Stop with Ctrl-C. Delete the data directory to start over.',
     '',

@@ -1,4 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRevealKey } from '../../recordings/index.js';
 import { AirlockError, verifyAuditChain } from '../../core/index.js';
 import { currentTotp } from '../../identity/index.js';
 import type { VerbContext } from '../context.js';
@@ -64,8 +66,16 @@ export async function serveVerb(ctx: VerbContext): Promise<number> {
 export async function demoVerb(ctx: VerbContext): Promise<number> {
   const dataDir = ctx.opts.dataDir ?? process.env['AIRLOCK_DATA_DIR'] ?? './.airlock-demo';
   // The demo listens on loopback only unless told otherwise.
-  const config = ctx.config({ dataDir, demo: true, ...(process.env['AIRLOCK_SSH_LISTEN'] ? {} : { 'ssh.listen': '127.0.0.1:2222' }) });
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // The demo plays the customer too: it keeps the reveal key's private half beside its data.
+  const revealKey = join(dataDir, 'demo-reveal.key');
+  const recipient = await demoRevealRecipient(revealKey);
+  const config = ctx.config({
+    dataDir,
+    demo: true,
+    'recordings.revealRecipients': [recipient],
+    ...(process.env['AIRLOCK_SSH_LISTEN'] ? {} : { 'ssh.listen': '127.0.0.1:2222' }),
+  });
   const logger = ctx.logger(config);
   const services = await openServices({ config, logger, generateMasterKey: true });
   let demo: DemoSetup;
@@ -92,9 +102,20 @@ export async function demoVerb(ctx: VerbContext): Promise<number> {
   };
   const qr = new Map<string, string>();
   if (!ctx.out.json) for (const u of demo.users) qr.set(u.name, await terminalQr(u.totpUri));
-  ctx.out.result(ready, () => demoInstructions({ dataDir: config.dataDir, url: server.web.url, ssh, demo, qr }));
+  ctx.out.result({ ...ready, revealKey }, () => demoInstructions({ dataDir: config.dataDir, url: server.web.url, ssh, demo, qr, revealKey }));
   await serveUntilSignal(services, server, () => demo.server.stop());
   return EXIT.ok;
+}
+
+/** The demo's reveal key (made once, kept in the data directory): its public half. */
+async function demoRevealRecipient(file: string): Promise<string> {
+  if (existsSync(file)) {
+    const recipient = /^# public key: (age1\S+)$/m.exec(readFileSync(file, 'utf8'))?.[1];
+    if (recipient) return recipient;
+  }
+  const { identity, recipient } = await createRevealKey();
+  writeFileSync(file, `# airlock demo reveal key (in production the customer keeps this, never the server)\n# public key: ${recipient}\n${identity}\n`, { mode: 0o600 });
+  return recipient;
 }
 
 /** `audit verify --direct`: reads the database itself (the server must be stopped for the embedded one). */
