@@ -10,6 +10,12 @@
  */
 export interface Clock {
   now(): Date;
+  /**
+   * Milliseconds that go forward at the pace of time and are not moved when the
+   * wall clock is stepped (NTP, a VM resumed): for waits measured in the moment,
+   * like how long an echo may take. A clock without it is used as it is.
+   */
+  monotonic?(): number;
 }
 
 export interface Timer {
@@ -24,7 +30,7 @@ export interface Scheduler {
   every(ms: number, fn: () => void): Timer;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = { now: () => new Date(), monotonic: () => performance.timeOrigin + performance.now() };
 
 export const systemScheduler: Scheduler = {
   after(ms, fn) {
@@ -59,6 +65,10 @@ export class ManualClock implements Clock, Scheduler {
 
   now(): Date {
     return new Date(this.#ms);
+  }
+
+  monotonic(): number {
+    return this.#ms;
   }
 
   after(ms: number, fn: () => void): Timer {

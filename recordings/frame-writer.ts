@@ -104,6 +104,8 @@ export class FrameWriter {
   #unsealed: Buffer[] = [];
   #unsealedBytes = 0;
   #lastHidden = 0;
+  /** The latest monotonic reading given (output(), input(), tick()). */
+  #mono = 0;
   #sealing: Promise<void> = Promise.resolve();
   /** Framed bytes handed to the disk and not yet written. */
   #writing = 0;
@@ -121,16 +123,18 @@ export class FrameWriter {
     this.#frame(Frame.Header, options.startMs, Buffer.from(JSON.stringify(header)));
   }
 
-  output(ms: number, data: Uint8Array): void {
-    this.#out(Frame.Output, ms, data);
+  /** `mono`: the clock's monotonic reading (Clock.monotonic), which the echo judge's waits run on; else ms. */
+  output(ms: number, data: Uint8Array, mono = ms): void {
+    this.#out(Frame.Output, ms, data, mono);
   }
 
-  stderr(ms: number, data: Uint8Array): void {
-    this.#out(Frame.Stderr, ms, data);
+  stderr(ms: number, data: Uint8Array, mono = ms): void {
+    this.#out(Frame.Stderr, ms, data, mono);
   }
 
-  #out(type: FrameType, ms: number, data: Uint8Array): void {
+  #out(type: FrameType, ms: number, data: Uint8Array, mono: number): void {
     if (this.#failed || this.#closed) return;
+    this.#mono = mono;
     if (this.#o.input === 'redacted' && this.#typedOutput(type, ms, data)) return this.#took(data.length);
     if (this.#o.output) this.#frames(type, ms, data);
     this.#took(data.length);
@@ -143,26 +147,27 @@ export class FrameWriter {
   #typedOutput(type: FrameType, ms: number, data: Uint8Array): boolean {
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
     if (!this.#redactor.waiting) {
-      this.#redactor.output(bytes.subarray(Math.max(0, bytes.length - TAIL)).toString('utf8'), ms, undefined);
+      this.#redactor.output(bytes.subarray(Math.max(0, bytes.length - TAIL)).toString('utf8'), this.#mono, undefined);
       return false;
     }
     const held: Held = { type, ms, data: Buffer.from(bytes) };
-    this.#redactor.output(bytes.toString('utf8'), ms, held);
+    this.#redactor.output(bytes.toString('utf8'), this.#mono, held);
     this.#held += held.data.length;
-    this.#decided(this.#redactor.drain<Held>(this.#held > MAX_HELD ? Number.POSITIVE_INFINITY : ms), ms);
+    this.#decided(this.#redactor.drain<Held>(this.#held > MAX_HELD ? Number.POSITIVE_INFINITY : this.#mono), ms);
     return true;
   }
 
-  input(ms: number, data: Uint8Array): void {
+  input(ms: number, data: Uint8Array, mono = ms): void {
     if (this.#failed || this.#closed) return;
+    this.#mono = mono;
     if (this.#o.input === 'raw') {
       this.#frames(Frame.Input, ms, data);
     } else if (this.#o.input === 'redacted') {
       const text = this.#in.write(Buffer.from(data.buffer, data.byteOffset, data.length));
       // The redactor keeps each key's own time; frames are written when decided.
       if (text) {
-        this.#redactor.input((ms - this.#o.startMs) / 1000, text, ms);
-        this.#decided(this.#redactor.drain<Held>(ms), ms);
+        this.#redactor.input((ms - this.#o.startMs) / 1000, text, mono);
+        this.#decided(this.#redactor.drain<Held>(mono), ms);
       }
     }
     this.#took(data.length);
@@ -181,12 +186,13 @@ export class FrameWriter {
   }
 
   /** Once a second: decides typed keys whose echo window passed, and flushes. */
-  tick(ms: number): void {
+  tick(ms: number, mono = ms): void {
     if (this.#failed || this.#closed) return;
+    this.#mono = mono;
     if (this.#o.input === 'redacted') {
-      this.#decided(this.#redactor.drain<Held>(ms), ms);
+      this.#decided(this.#redactor.drain<Held>(mono), ms);
       // A hidden line without its Enter yet (a password being typed) is sealed once typing stops for a while.
-      if (!this.#redactor.waiting && ms - this.#lastHidden >= SEAL_IDLE_MS) this.#seal(ms);
+      if (!this.#redactor.waiting && mono - this.#lastHidden >= SEAL_IDLE_MS) this.#seal(ms);
     }
     this.#flush();
   }
@@ -272,7 +278,7 @@ export class FrameWriter {
           this.#frame(Frame.Hidden, ms, size);
           this.#unsealed.push(run);
           this.#unsealedBytes += run.length;
-          this.#lastHidden = now;
+          this.#lastHidden = this.#mono;
         }
         if (part) this.#frame(Frame.Input, ms, Buffer.from(part, 'utf8'));
       });

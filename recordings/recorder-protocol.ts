@@ -14,7 +14,7 @@ import type { FrameWriterOptions, WriterResult } from './frame-writer.js';
  * head go to the database), `done` (a checkpoint or close finished), `failed`
  * (a recording could not be written).
  */
-export const OP_FIELDS = 6;
+export const OP_FIELDS = 7;
 /** Field order within one operation. */
 export const F_HANDLE = 0;
 export const F_KIND = 1;
@@ -24,6 +24,8 @@ export const F_A = 3;
 export const F_B = 4;
 /** Checkpoint and close: the sequence number to answer with. */
 export const F_SEQ = 5;
+/** The clock's monotonic reading (Clock.monotonic): the echo judge's deadlines run on it. */
+export const F_MONO = 6;
 
 export const Op = {
   Output: 1,

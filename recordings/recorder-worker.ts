@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { FileHandle } from 'node:fs/promises';
 import { FrameWriter } from './frame-writer.js';
-import { F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS, serializeError } from './recorder-protocol.js';
+import { F_A, F_B, F_HANDLE, F_KIND, F_MONO, F_MS, F_SEQ, Op, OP_FIELDS, serializeError } from './recorder-protocol.js';
 import type { FromWorker, ToWorker } from './recorder-protocol.js';
 
 /**
@@ -87,15 +87,16 @@ function run(m: Extract<ToWorker, { type: 'ops' }>): void {
     const a = ops[at + F_A] as number;
     const b = ops[at + F_B] as number;
     const seq = ops[at + F_SEQ] as number;
+    const mono = ops[at + F_MONO] as number;
     switch (ops[at + F_KIND] as Op) {
       case Op.Output:
-        writer.output(ms, new Uint8Array(data, a, b));
+        writer.output(ms, new Uint8Array(data, a, b), mono);
         break;
       case Op.Stderr:
-        writer.stderr(ms, new Uint8Array(data, a, b));
+        writer.stderr(ms, new Uint8Array(data, a, b), mono);
         break;
       case Op.Input:
-        writer.input(ms, new Uint8Array(data, a, b));
+        writer.input(ms, new Uint8Array(data, a, b), mono);
         break;
       case Op.Resize:
         writer.resize(ms, a, b);
@@ -104,7 +105,7 @@ function run(m: Extract<ToWorker, { type: 'ops' }>): void {
         writer.marker(ms, Buffer.from(data, a, b).toString('utf8'));
         break;
       case Op.Tick:
-        writer.tick(ms);
+        writer.tick(ms, mono);
         break;
       case Op.Checkpoint:
         void writer.checkpoint(ms, a === 1).then(() => post({ type: 'done', handle, seq }));

@@ -5,7 +5,7 @@ import type { Clock, Scheduler, Timer } from '../core/index.js';
 import type { RecordingHeader } from './frame-format.js';
 import type { InputMode, WriterResult } from './frame-writer.js';
 import type { RecordingKey } from './keys.js';
-import { deserializeError, F_A, F_B, F_HANDLE, F_KIND, F_MS, F_SEQ, Op, OP_FIELDS } from './recorder-protocol.js';
+import { deserializeError, F_A, F_B, F_HANDLE, F_KIND, F_MONO, F_MS, F_SEQ, Op, OP_FIELDS } from './recorder-protocol.js';
 import type { FromWorker, OpenInit, ToWorker } from './recorder-protocol.js';
 import { workerFile } from './worker-file.js';
 
@@ -192,10 +192,14 @@ export class Recorder extends EventEmitter {
     return this.#clock.now().getTime();
   }
 
+  #mono(): number {
+    return this.#clock.monotonic?.() ?? this.#clock.now().getTime();
+  }
+
   #bytes(kind: Op, data: Buffer): void {
     if (this.#failed || this.#closed || data.length === 0) return;
     this.#pending += data.length;
-    this.#thread.push(this.#handle, kind, this.#now(), data, 0, 0);
+    this.#thread.push(this.#handle, kind, this.#now(), data, 0, 0, 0, this.#mono());
     if (this.#shippedAt !== this.#thread.shipped) {
       this.#shippedAt = this.#thread.shipped;
       this.#unshipped = 0;
@@ -211,7 +215,7 @@ export class Recorder extends EventEmitter {
 
   #op(kind: Op, a = 0, b = 0): void {
     if (this.#failed || this.#closed) return;
-    this.#thread.push(this.#handle, kind, this.#now(), undefined, a, b);
+    this.#thread.push(this.#handle, kind, this.#now(), undefined, a, b, 0, this.#mono());
   }
 
   #ask(kind: Op, a: number): Promise<RecorderResult | undefined> {
@@ -292,7 +296,7 @@ class RecorderThread {
     if (this.#recorders.size === 0) this.#worker.unref();
   }
 
-  push(handle: number, kind: Op, ms: number, data: Buffer | undefined, a: number, b: number, seq = 0): void {
+  push(handle: number, kind: Op, ms: number, data: Buffer | undefined, a: number, b: number, seq = 0, mono = ms): void {
     if (this.#gone) return;
     if (data) {
       if (this.#used + data.length > this.#data.length) this.ship();
@@ -315,6 +319,7 @@ class RecorderThread {
     ops[at + F_A] = a;
     ops[at + F_B] = b;
     ops[at + F_SEQ] = seq;
+    ops[at + F_MONO] = mono;
     const scheduler = this.#schedulers.get(handle);
     if (scheduler && !this.#timers.has(scheduler)) this.#timers.set(scheduler, scheduler.after(BATCH_MS, () => this.ship()));
   }

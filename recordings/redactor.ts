@@ -317,17 +317,28 @@ function eventOf(k: Keys): InputEvent {
   if (k.decided !== 'hidden') return { t: k.t, data: k.raw };
   const hidden: number[] = [];
   const sealed: string[] = [];
-  // Printable runs are hidden; control keys (Enter, Backspace) between them stay.
-  const data = k.raw.replace(/[^\x00-\x1f\x7f]+/g, (run) => {
-    hidden.push(Buffer.byteLength(run, 'utf8'));
-    sealed.push(run);
-    return REDACTED;
-  });
+  // Printable runs are hidden; control keys (Enter, Backspace) and escape sequences (arrows) between them stay.
+  const data = k.raw
+    .split(new RegExp(`(${ESCAPES.source})`))
+    .map((part, i) =>
+      i % 2 === 1
+        ? part
+        : part.replace(/[^\x00-\x1f\x7f]+/g, (run) => {
+            hidden.push(Buffer.byteLength(run, 'utf8'));
+            sealed.push(run);
+            return REDACTED;
+          }),
+    )
+    .join('');
   return { t: k.t, data, hidden, sealed };
 }
 
-/** Escape sequences: CSI (colours, cursor moves, bracketed paste marks), OSC/DCS strings, and two-byte ESC x. */
-const ESCAPES = /\x1b\[[0-9;?<=>!]*[ -/]*[@-~]|\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]/g;
+/**
+ * Escape sequences: SS3 (ESC O A: cursor keys in application mode, as zsh and
+ * vim ask for them), CSI (colours, cursor moves, bracketed paste marks),
+ * OSC/DCS strings, and two-byte ESC x.
+ */
+const ESCAPES = /\x1bO[ -~]|\x1b\[[0-9;?<=>!]*[ -/]*[@-~]|\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]/g;
 
 /** What a piece of terminal text puts on the screen as characters: no escape sequences, no control characters. */
 export function glyphsOf(text: string): string {

@@ -10,6 +10,10 @@ export class OffsetClock implements Clock {
   now(): Date {
     return new Date(Date.now() + this.offsetMs);
   }
+  /** Moving the clock on (a fresh TOTP step) is a wall-clock step: waits in the moment do not see it. */
+  monotonic(): number {
+    return performance.timeOrigin + performance.now();
+  }
   advance(ms: number): void {
     this.offsetMs += ms;
   }

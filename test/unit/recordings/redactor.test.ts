@@ -197,6 +197,17 @@ describe('InputRedactor', () => {
     expect(d.hidden()).toEqual(['q']);
   });
 
+  it('keeps cursor keys in application mode (ESC O A, as zsh asks for them) as control keys, also inside a hidden chunk', () => {
+    const d = new Driver().type('\x1bOA').type('\x1bOD');
+    expect(d.written).toEqual([
+      ['i', '\x1bOA'],
+      ['i', '\x1bOD'],
+    ]);
+    const e = new Driver().type('ab\x1bODc').end();
+    expect(e.written).toEqual([['h', 'ab|c']]);
+    expect(e.r).toBeDefined();
+  });
+
   it('keeps control keys inside a hidden chunk, and seals the runs between them', () => {
     const d = new Driver().type('abc\x7fd').end();
     expect(d.written).toEqual([['h', 'abc|d']]);
