@@ -66,7 +66,11 @@ export function checkIdentity(identity: string): string {
 export async function revealFrames(chunks: AsyncIterable<Buffer>, identity: string): Promise<RevealReport> {
   const id = checkIdentity(identity);
   const d = new Decrypter();
-  d.addIdentity(id);
+  try {
+    d.addIdentity(id);
+  } catch (err) {
+    throw new AirlockError('ERR_INVALID_INPUT', 'the age identity is not valid (its checksum does not match)', { cause: err });
+  }
   const parser = new FrameParser();
   const inputs: RevealedInput[] = [];
   const runs: Array<{ t: number; offset: number; bytes: number }> = [];

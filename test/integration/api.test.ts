@@ -294,6 +294,14 @@ describe.each(engines)('HTTP API on %s', (engine) => {
     { route: 'GET /api/v1/recordings/:id/raw', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/raw` },
     { route: 'GET /api/v1/recordings/:id/verify', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/verify` },
     { route: 'GET /api/v1/recordings/:id/commands', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/commands` },
+    {
+      route: 'POST /api/v1/recordings/:id/reveal',
+      allowed: ['admin', 'auditor'],
+      ok: 200,
+      path: () => `/api/v1/recordings/${recordingId}/reveal`,
+      // A throwaway key: this recording has nothing sealed, so any valid key reveals nothing.
+      body: () => ({ identity: 'AGE-SECRET-KEY-1FSHMMTU4YZN50990HH0S8F6DEYTZA72S5L9WSY2XYYAMDDK4EJWQ7LARRR' }),
+    },
     { route: 'GET /api/v1/recordings/:id/replay', allowed: ALL, ok: 200, path: () => `/api/v1/recordings/${recordingId}/replay?at=0` },
     { route: 'GET /api/v1/commands', allowed: ALL, ok: 200 },
     { route: 'GET /api/v1/recordings/:id/evidence', allowed: ['admin', 'auditor'], ok: 200, path: () => `/api/v1/recordings/${recordingId}/evidence` },
