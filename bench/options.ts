@@ -2,7 +2,7 @@
  * Command-line options of `npm run bench [-- OPTIONS]`, checked at the door.
  * Two profiles: the full one (the issue's sizes) and --quick (under 2 minutes).
  */
-export const SECTIONS = ['sessions', 'setup', 'latency', 'download', 'upload', 'text', 'recorder', 'replay'] as const;
+export const SECTIONS = ['sessions', 'setup', 'latency', 'download', 'upload', 'text', 'recorder', 'replay', 'corpus'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -23,6 +23,8 @@ export interface BenchOptions {
   replayBytes: number;
   replayDurationS: number;
   replayRuns: number;
+  /** The command corpus's typing seed (bench/corpus/rng.ts): given to repeat a run, else random. */
+  corpusSeed: number;
   /** Run airlock with node --cpu-prof; profiles go to bench/results/profiles/. */
   profile: boolean;
   keep: boolean;
@@ -44,7 +46,7 @@ export class BenchUsageError extends Error {
 const MIB = 2 ** 20;
 
 export function parseOptions(argv: string[]): BenchOptions {
-  const known = ['quick', 'profile', 'keep', 'help', 'size-mib', 'runs', 'sessions', 'only', 'out'];
+  const known = ['quick', 'profile', 'keep', 'help', 'size-mib', 'runs', 'sessions', 'only', 'out', 'seed'];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -94,6 +96,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     replayBytes: (quick ? 8 : 200) * MIB,
     replayDurationS: 3600,
     replayRuns: quick ? 3 : 7,
+    corpusSeed: flags.has('seed') ? int('seed', 0, 0, 2 ** 31 - 1) : Math.floor(Math.random() * 2 ** 31),
     profile: flags.get('profile') === true,
     keep: flags.get('keep') === true,
     sections,
@@ -109,6 +112,7 @@ export function usage(): string {
     '  --runs N          rounds of each throughput comparison (default 5, quick 3)',
     '  --sessions N      most concurrent sessions to try (default 1000, quick 50)',
     `  --only LIST       sections to run: ${SECTIONS.join(',')}`,
+    '  --seed N          the command corpus\'s typing seed (printed by every run), to type a run again',
     '  --profile         run airlock under node --cpu-prof (bench/results/profiles/)',
     '  --keep            keep the temporary directory',
     '  --out FILE        results file (default bench/results/latest.json)',

@@ -1,3 +1,4 @@
+import type { CorpusBenchResult } from './corpus/bench.js';
 import type { LatencyResult } from './latency.js';
 import type { BenchOptions } from './options.js';
 import { QUIET_LOAD } from './proc.js';
@@ -25,6 +26,8 @@ export interface Measurements {
   recorder: RecorderMicroResult[];
   sessions?: SessionsResult;
   replay?: ReplayResult;
+  /** The command-extraction corpus (bench/corpus/). */
+  corpus?: CorpusBenchResult;
   /** The 1-minute load at the start and end of each round, per section, in round order. */
   loads: Record<'download' | 'upload' | 'text' | 'setup' | 'latency', RoundLoad[]>;
 }
@@ -129,6 +132,11 @@ export function buildResults(o: BenchOptions, all: Measurements, info: RunInfo) 
     /** Stored size of a typical interactive hour over the same hour as asciicast (lower is better). */
     typical_hour_vs_asciicast: m.replay ? round(m.replay.typical_hour.stored_bytes / m.replay.typical_hour.asciicast_bytes, 3) : null,
     long_recording_vs_asciicast: m.replay ? round(m.replay.size.stored_bytes / m.replay.size.asciicast_bytes, 3) : null,
+    corpus_precision: m.corpus ? round(m.corpus.precision, 3) : null,
+    corpus_recall: m.corpus ? round(m.corpus.recall, 3) : null,
+    corpus_wrongly_hidden_bytes: m.corpus ? m.corpus.wrongly_hidden_bytes : null,
+    corpus_secrets_in_clear: m.corpus ? m.corpus.secrets_in_clear : null,
+    corpus: m.corpus ? { ...m.corpus, report: undefined } : null,
   };
   const check = (figure: string, target: string, value: number | null, pass: (v: number) => boolean, note?: string): TargetCheck => ({
     figure,
@@ -155,6 +163,10 @@ export function buildResults(o: BenchOptions, all: Measurements, info: RunInfo) 
     check('analysis_mb_per_s', '>= 30 per core', figures.analysis_mb_per_s, (v) => v >= 30),
     check('first_frame_ms', '<= 200', figures.first_frame_ms, (v) => v <= 200),
     check('seek_ms', '<= 200', figures.seek_ms, (v) => v <= 200),
+    check('corpus_precision', '= 1.0', figures.corpus_precision, (v) => v === 1),
+    check('corpus_recall', '= 1.0', figures.corpus_recall, (v) => v === 1),
+    check('corpus_wrongly_hidden_bytes', '= 0', figures.corpus_wrongly_hidden_bytes, (v) => v === 0),
+    check('corpus_secrets_in_clear', '= 0', figures.corpus_secrets_in_clear, (v) => v === 0),
   ];
   return {
     schema: 1,
@@ -201,6 +213,8 @@ export function buildResults(o: BenchOptions, all: Measurements, info: RunInfo) 
         'a recording spanning replay_duration_s with replay_output_bytes of shell output (prompt, echoed keys, log lines, colour), made by airlock\'s recorder with a moved clock, then Analyses.runOnce timed: headless terminal in one worker thread, commands, risks and keyframes stored; MB of output / seconds',
       first_frame_ms: 'GET /api/v1/recordings/:id/replay?at=0&window=10 on the same airlock (in the bench process), request to parsed JSON, median of replay_runs',
       seek_ms: 'the same with at = 90 % of the duration: nearest keyframe from the database, events from its byte offset read from the file',
+      corpus:
+        'scripted sessions (bash, zsh, dash, a shell on stdin) typed into the real ssh client in tmux through airlock serve; the commands analysis found compared in order and by exact text with what each shell says ran (its history, or for dash what it read from its terminal under strace); precision and recall over all commands; wrongly hidden: bytes of hidden frames on typed lines beyond what was typed without echo; in clear: secrets typed found as bytes in a stored recording or the analysis rows (bench/corpus/)',
     },
   };
 }
@@ -240,6 +254,8 @@ export function markdownTable(r: Results): string {
     `| analysis MB/s | | | ${fmt(f.analysis_mb_per_s, 1)} | | one worker thread, ${fmt(f.replay?.output_mb)} MB of output over ${fmt(f.replay?.duration_s)} s | ≥ 30 / core | ${met('analysis_mb_per_s')} |`,
     `| size of a typical hour, stored / as asciicast MB | | | ${fmt((f.replay?.typical_hour.stored_bytes ?? Number.NaN) / 1e6, 2)} / ${fmt((f.replay?.typical_hour.asciicast_bytes ?? Number.NaN) / 1e6, 2)} | | ${fmt(f.typical_hour_vs_asciicast, 2)} × asciicast; gzip ${fmt((f.replay?.typical_hour.gzip_bytes ?? Number.NaN) / 1e6, 2)} MB; long recording ${fmt(f.long_recording_vs_asciicast, 2)} × | ≤ 1.0 | ${met('typical_hour_vs_asciicast')} |`,
     `| first frame / seek to 90 % ms | | | ${fmt(f.first_frame_ms, 1)} / ${fmt(f.seek_ms, 1)} | | through the HTTP API | ≤ 200 each | ${met('first_frame_ms')} / ${met('seek_ms')} |`,
+    `| command corpus precision / recall | | | ${fmt(f.corpus_precision, 3)} / ${fmt(f.corpus_recall, 3)} | | ${f.corpus ? `${f.corpus.exact_sessions}/${f.corpus.sessions - f.corpus.skipped.length} sessions exact, seed ${f.corpus.seed}` : ''} | 1.0 each | ${met('corpus_precision')} / ${met('corpus_recall')} |`,
+    `| command corpus: echoed bytes hidden / secrets in clear | | | ${fmt(f.corpus_wrongly_hidden_bytes)} / ${fmt(f.corpus_secrets_in_clear)} | | | 0 each | ${met('corpus_wrongly_hidden_bytes')} / ${met('corpus_secrets_in_clear')} |`,
   ];
   if (f.sessions) {
     lines.push(

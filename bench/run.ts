@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { configureAccess, copyDataDir, initAirlock, startAirlock, waitIdle } from './airlock.js';
 import type { AirlockProcess } from './airlock.js';
 import { certIdentity } from './cert-client.js';
+import { corpusBench } from './corpus/bench.js';
 import { keystrokeLatency } from './latency.js';
 import type { LatencyResult } from './latency.js';
 import { BenchUsageError, parseOptions } from './options.js';
@@ -71,7 +72,33 @@ async function main(o: BenchOptions): Promise<void> {
   chmodSync(dir, 0o755); // the sshds read authorized_keys below it as the session user
   const cleanup: Array<() => Promise<void>> = [];
   const m: Measurements = { download: [], upload: [], text: [], setup: [], latency: [], recorder: [], loads: { download: [], upload: [], text: [], setup: [], latency: [] } };
+  const paths = { root: ROOT, cli: join(ROOT, 'dist/cli/main.js'), norec: join(ROOT, 'dist/bench/airlock-norec.js') };
+  const writeResults = () => {
+    const results = buildResults(o, m, {
+      date: new Date().toISOString(),
+      durationS: (Date.now() - started) / 1000,
+      loadStart,
+      loadEnd: loadInfo(),
+      machine: machineInfo(),
+      versions: versions(ROOT),
+      cipher: CIPHER,
+    });
+    mkdirSync(dirname(resolve(ROOT, o.out)), { recursive: true });
+    writeFileSync(resolve(ROOT, o.out), JSON.stringify(results, null, 2) + '\n');
+    process.stdout.write(markdownTable(results) + '\n');
+    if (m.corpus) process.stdout.write('\n' + m.corpus.report + '\n');
+    log(`results written to ${o.out} (${results.duration_s.toFixed(0)} s)`);
+  };
+  // The command corpus runs its own airlock serve and target (bench/corpus/bench.ts): alone it needs nothing below.
+  const corpus = async () => {
+    m.corpus = await corpusBench(paths, join(dir, 'corpus'), { seed: o.corpusSeed, concurrency: 6, log });
+  };
   try {
+    if ([...o.sections].every((s) => s === 'corpus')) {
+      await corpus();
+      writeResults();
+      return;
+    }
     // ------------------------------------------------------------ servers
     const userKey = keygen(join(dir, 'user_key'), 'bench-user');
     const credKey = keygen(join(dir, 'airlock_target_key'), 'airlock-to-target');
@@ -82,7 +109,6 @@ async function main(o: BenchOptions): Promise<void> {
     cleanup.push(() => bastion.stop());
     log(`sshd target :${target.port}, bastion :${bastion.port} (sessions as ${target.login})`);
 
-    const paths = { root: ROOT, cli: join(ROOT, 'dist/cli/main.js'), norec: join(ROOT, 'dist/bench/airlock-norec.js') };
     const onDir = join(dir, 'airlock-on');
     const offDir = join(dir, 'airlock-norec');
     const t0 = performance.now();
@@ -240,19 +266,10 @@ async function main(o: BenchOptions): Promise<void> {
       m.replay = await replayBench(paths, join(dir, 'airlock-replay'), { bytes: o.replayBytes, durationS: o.replayDurationS, runs: o.replayRuns, log });
     }
 
-    const results = buildResults(o, m, {
-      date: new Date().toISOString(),
-      durationS: (Date.now() - started) / 1000,
-      loadStart,
-      loadEnd: loadInfo(),
-      machine: machineInfo(),
-      versions: versions(ROOT),
-      cipher: CIPHER,
-    });
-    mkdirSync(dirname(resolve(ROOT, o.out)), { recursive: true });
-    writeFileSync(resolve(ROOT, o.out), JSON.stringify(results, null, 2) + '\n');
-    process.stdout.write(markdownTable(results) + '\n');
-    log(`results written to ${o.out} (${results.duration_s.toFixed(0)} s)`);
+    // ------------------------------------------------------------ command-extraction corpus (last: it loads the machine)
+    if (o.sections.has('corpus')) await corpus();
+
+    writeResults();
   } finally {
     for (const stop of cleanup.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
     if (o.keep) log(`kept ${dir}`);
