@@ -56,19 +56,22 @@ interface ManualTimer {
 /** A clock that only moves when told to, and runs the timers it passes; for tests and simulations. */
 export class ManualClock implements Clock, Scheduler {
   #ms: number;
+  #mono: number;
   #timers = new Map<number, ManualTimer>();
   #nextId = 1;
 
   constructor(start: Date | number = Date.UTC(2026, 0, 1)) {
     this.#ms = typeof start === 'number' ? start : start.getTime();
+    this.#mono = this.#ms;
   }
 
   now(): Date {
     return new Date(this.#ms);
   }
 
+  /** Moved only by advance(): set() is a wall-clock step. */
   monotonic(): number {
-    return this.#ms;
+    return this.#mono;
   }
 
   after(ms: number, fn: () => void): Timer {
@@ -92,16 +95,20 @@ export class ManualClock implements Clock, Scheduler {
    */
   advance(ms: number): void {
     const end = this.#ms + ms;
+    const from = this.#ms;
+    const mono = this.#mono;
     for (;;) {
       const next = this.#earliest();
       if (!next || next.due > end) break;
       // A timer that set() skipped runs now, never with time going backwards.
       this.#ms = Math.max(this.#ms, next.due);
+      this.#mono = mono + Math.max(0, this.#ms - from);
       if (next.interval) next.due += next.interval;
       else this.#timers.delete(next.id);
       next.fn();
     }
     this.#ms = end;
+    this.#mono = mono + ms;
   }
 
   /**

@@ -20,7 +20,7 @@ export interface LoggerOptions {
   format?: LogFormat;
 }
 
-const REDACT = ['password', '*.password', 'totp', '*.totp', 'token', '*.token', 'secret', '*.secret', 'key', '*.key'];
+const REDACT = ['password', '*.password', 'totp', '*.totp', 'token', '*.token', 'secret', '*.secret', 'key', '*.key', 'identity', '*.identity', 'cause.body', '*.cause.body'];
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;

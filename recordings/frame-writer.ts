@@ -78,7 +78,7 @@ export interface WriterResult {
 const POOL = new BufferPool(1024 * 1024 + 64 * 1024, 32);
 /** Output held behind undecided keys beyond this decides them with what was seen (a key typed into a flood). */
 const MAX_HELD = 4 * 1024 * 1024;
-/** Hidden input sealed at once at most: more is sealed in several frames. */
+/** Hidden input past this is sealed at once (a frame holds what was hidden until then). */
 const MAX_SEAL = 64 * 1024;
 /** Hidden keys without an Enter after them are sealed once none came for this long. */
 const SEAL_IDLE_MS = 5000;
@@ -175,14 +175,23 @@ export class FrameWriter {
 
   resize(ms: number, cols: number, rows: number): void {
     if (this.#failed || this.#closed) return;
-    this.#frame(Frame.Resize, ms, resizePayload(cols, rows));
+    if (!this.#held_(Frame.Resize, ms, resizePayload(cols, rows))) this.#frame(Frame.Resize, ms, resizePayload(cols, rows));
     this.#maybeFlush();
   }
 
   marker(ms: number, label: string): void {
     if (this.#failed || this.#closed) return;
-    this.#frame(Frame.Marker, ms, Buffer.from(label, 'utf8'));
+    const payload = Buffer.from(label, 'utf8');
+    if (!this.#held_(Frame.Marker, ms, payload)) this.#frame(Frame.Marker, ms, payload);
     this.#maybeFlush();
+  }
+
+  /** A resize or marker while keys wait for their judgement goes in the queue behind them, in order. */
+  #held_(type: FrameType, ms: number, payload: Buffer): boolean {
+    if (this.#o.input !== 'redacted' || !this.#redactor.waiting) return false;
+    this.#redactor.output('', this.#mono, { type, ms, data: payload } satisfies Held);
+    this.#held += payload.length;
+    return true;
   }
 
   /** Once a second: decides typed keys whose echo window passed, and flushes. */
@@ -259,7 +268,8 @@ export class FrameWriter {
     for (const d of decisions) {
       if ('item' in d) {
         this.#held -= d.item.data.length;
-        if (this.#o.output) this.#frames(d.item.type, d.item.ms, d.item.data);
+        const always = d.item.type === Frame.Resize || d.item.type === Frame.Marker;
+        if (always || this.#o.output) this.#frames(d.item.type, d.item.ms, d.item.data);
         continue;
       }
       const e = d.key;

@@ -10,7 +10,7 @@ export type { VerifyReport, VerifyProblem, ChainEntry, CheckpointEntry, RangeEnt
 export { parseCast, eventLine, headerLine } from './asciicast.js';
 export type { CastHeader, ParsedCast } from './asciicast.js';
 export { InputRedactor, REDACTED } from './redactor.js';
-export { createRevealKey, revealFrames, revealRecording, checkIdentity } from './sealing.js';
+export { createRevealKey, revealFrames, revealRecording, checkIdentity, recipientOf } from './sealing.js';
 export type { RevealReport, RevealedInput } from './sealing.js';
 export { Analyses } from './analyses.js';
 export type { CommandRow, CommandSearch, KeyframeRow, ReplayWindow, ReplayOptions } from './analyses.js';

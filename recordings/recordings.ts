@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { validRecipient } from './sealing.js';
 import type { AuditLog, Clock, Config, Db, Logger, Scheduler, Timer } from '../core/index.js';
 import { AirlockError } from '../core/index.js';
 import { verifyChain } from './integrity.js';
@@ -157,7 +158,12 @@ export class Recordings {
 
   constructor(
     private readonly deps: { db: Db; audit: AuditLog; clock: Clock; scheduler: Scheduler; logger: Logger; keys: RecordingKeys; store: RecordingStore; config: Config },
-  ) {}
+  ) {
+    // A recipient with a typo would fail every session at its first hidden key: refuse it at start-up.
+    for (const r of deps.config.recordings.revealRecipients) {
+      if (!validRecipient(r)) throw new AirlockError('ERR_CONFIG_INVALID', `recordings.revealRecipients: ${r} is not an age recipient (its checksum does not match)`);
+    }
+  }
 
   /** Called with a recording's id once it is sealed (analysis picks it up). */
   onSealed(listener: (id: string) => void): void {

@@ -85,7 +85,11 @@ const MAX_TAIL = 512;
  * for …:`, `Enter password:` (mysql), `Password for user postgres:` (psql),
  * `Verification code:`, `New password:`, `Retype new password:`.
  */
-const SECRET_PROMPT = /(?:pass(?:word|phrase|code|wd)|\bPIN\b|\btoken\b|\bsecret\b|verification code|\bOTP\b|one-time)[^\n]{0,80}[:?]\s*$/i;
+export const SECRET_PROMPT = /(?:pass(?:word|phrase|code|wd)|pass phrase|\bPIN\b|\btoken\b|\bsecret\b|verification code|\bOTP\b|one-time|\bkey\b[^\n]{0,40}hidden)[^\n]{0,80}[:?]\s*$/i;
+/** A shell's prompt at the end of the line: a secret prompt's line is gone. */
+const SHELL_PROMPT_END = /[$#%>] ?$/;
+/** Newline positions kept for undecided keys; beyond this the oldest keys are decided with what was seen. */
+const MAX_NEWLINES = 65_536;
 
 export class InputRedactor {
   readonly #queue: Array<Entry<unknown>> = [];
@@ -99,6 +103,8 @@ export class InputRedactor {
   /** A secret prompt was output and no Enter was typed since. */
   #armed = false;
   #undecided = 0;
+  /** A key of the line being typed was hidden (and has left the queue). */
+  #lineHidden = false;
 
   constructor(private readonly echoWindowMs = 1000) {}
 
@@ -119,7 +125,7 @@ export class InputRedactor {
       const glyphs = glyphsOf(part);
       const secret = glyphs !== '' && this.atSecretPrompt;
       const enter = /[\r\n]/.test(part);
-      if (enter) this.#armed = false;
+      if (enter || /[\x03\x04]/.test(part)) this.#armed = false; // Enter, Ctrl-C, Ctrl-D leave the prompt
       const from = this.#base + this.#glyphs.length;
       const keys: Keys = { t, raw: part, glyphs, deadline: now + this.echoWindowMs, secret, from, newlines: this.#newlines.length, enter };
       if (!glyphs) keys.decided = 'echoed'; // nothing to see: kept as typed, in its place
@@ -135,14 +141,18 @@ export class InputRedactor {
    * caller writes it at once.
    */
   output(text: string, _now: number, item: unknown): boolean {
+    const armed = this.#armed;
     this.#follow(text);
+    // The prompt asks for a secret now: keys typed since the last Enter, before it
+    // showed (sudo turned echo off first), are part of the secret too.
+    if (this.#armed && !armed) this.#hideSinceEnter();
     if (this.#undecided === 0 && this.#queue.length === 0) return false;
     text.split('\n').forEach((piece, i) => {
       if (i > 0) this.#newlines.push(this.#base + this.#glyphs.length);
       this.#glyphs += glyphsOf(piece);
     });
     this.#queue.push({ item });
-    if (this.#glyphs.length > MAX_GLYPHS) this.#judge(Number.POSITIVE_INFINITY);
+    if (this.#glyphs.length > MAX_GLYPHS || this.#newlines.length > MAX_NEWLINES) this.#judge(Number.POSITIVE_INFINITY);
     return true;
   }
 
@@ -160,6 +170,8 @@ export class InputRedactor {
         out.push({ item: head.item });
       } else {
         if (!head.keys.decided) break;
+        if (head.keys.enter) this.#lineHidden = false;
+        else if (head.keys.decided === 'hidden') this.#lineHidden = true;
         out.push({ key: eventOf(head.keys) });
       }
       this.#queue.shift();
@@ -182,11 +194,16 @@ export class InputRedactor {
     const keys = this.#queue.flatMap((e) => ('keys' in e ? [e.keys] : []));
     let after = 0; // where the echo of the keys before ended
     let newline = -1; // the newline the last Enter before took (each Enter's echo has one)
+    let lineHidden = this.#lineHidden; // a key of this line was hidden: the rest is never taken for its echo
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as Keys;
       if (k.decided) {
         if (k.end !== undefined) after = Math.max(after, k.end);
-        if (k.enter && this.#newlines.length > k.newlines) newline = Math.max(newline, k.newlines);
+        if (k.decided === 'hidden') lineHidden = true;
+        if (k.enter) {
+          lineHidden = false;
+          if (this.#newlines.length > k.newlines) newline = Math.max(newline, k.newlines);
+        }
         continue;
       }
       const start = Math.max(k.from, after);
@@ -196,9 +213,10 @@ export class InputRedactor {
       if (typeof found === 'number') {
         this.#decide(k, 'echoed', found);
         after = found;
+        if (k.enter) lineHidden = false;
         continue;
       }
-      if (enter && (found === 'never' || enter.from - this.#base <= this.#glyphs.length)) {
+      if (enter && !lineHidden && (found === 'never' || enter.from - this.#base <= this.#glyphs.length)) {
         // Typed ahead (before the line before was answered, as in a paste of several
         // lines): its echo comes after that line's output, at a later newline.
         // Otherwise it is the first newline after its Enter, or none.
@@ -209,15 +227,28 @@ export class InputRedactor {
           for (const q of keys.slice(i, e + 1)) if (!q.decided) this.#decide(q, 'echoed', end);
           after = end;
           newline = n;
+          lineHidden = false;
           i = e;
           continue;
         }
       } else if (found === 'never') {
         this.#decide(k, 'hidden');
+        lineHidden = !k.enter;
         continue;
       }
       if (now < k.deadline) return; // later keys wait for this one: the file keeps their order
       this.#decide(k, 'hidden');
+      lineHidden = !k.enter;
+    }
+  }
+
+  /** Undecided keys after the last Enter in the queue are hidden. */
+  #hideSinceEnter(): void {
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      const e = this.#queue[i] as Entry<unknown>;
+      if (!('keys' in e)) continue;
+      if (e.keys.enter) break;
+      if (!e.keys.decided) this.#decide(e.keys, 'hidden');
     }
   }
 
@@ -301,15 +332,15 @@ export class InputRedactor {
     const plain = text.length > MAX_TAIL * 4 ? text.slice(-MAX_TAIL * 4) : text;
     let tail = this.#tail + plain.replace(ESCAPES, '');
     const nl = tail.lastIndexOf('\n');
-    if (nl !== -1) {
-      tail = tail.slice(nl + 1);
-      this.#armed = false; // the prompt's line is gone
-    }
+    if (nl !== -1) tail = tail.slice(nl + 1);
     const cr = tail.lastIndexOf('\r');
     if (cr !== -1 && cr < tail.length - 1) tail = tail.slice(cr + 1); // a redrawn line: what follows the return
     tail = tail.replace(/[\x00-\x1f\x7f]/g, '');
     this.#tail = tail.slice(-MAX_TAIL);
+    // Armed until an Enter (or Ctrl-C) is typed, or a shell prompt shows again: other
+    // output printed meanwhile (a background job) does not disarm it.
     if (SECRET_PROMPT.test(this.#tail)) this.#armed = true;
+    else if (nl !== -1 && SHELL_PROMPT_END.test(this.#tail)) this.#armed = false;
   }
 }
 

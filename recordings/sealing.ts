@@ -28,6 +28,21 @@ export async function createRevealKey(): Promise<{ identity: string; recipient: 
   return { identity, recipient: await identityToRecipient(identity) };
 }
 
+/** Whether an age recipient decodes (bech32 checksum included): config refuses one that does not. */
+export function validRecipient(recipient: string): boolean {
+  try {
+    new Encrypter().addRecipient(recipient);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The recipient (public half) of an identity. */
+export function recipientOf(identity: string): Promise<string> {
+  return identityToRecipient(checkIdentity(identity));
+}
+
 /** The age ciphertext (binary) of `data` for every recipient. */
 export async function seal(recipients: readonly string[], data: Uint8Array): Promise<Uint8Array> {
   const e = new Encrypter();
@@ -68,8 +83,9 @@ export async function revealFrames(chunks: AsyncIterable<Buffer>, identity: stri
   const d = new Decrypter();
   try {
     d.addIdentity(id);
-  } catch (err) {
-    throw new AirlockError('ERR_INVALID_INPUT', 'the age identity is not valid (its checksum does not match)', { cause: err });
+  } catch {
+    // Not kept as cause: the decoder's message repeats the key.
+    throw new AirlockError('ERR_INVALID_INPUT', 'the age identity is not valid (its checksum does not match)');
   }
   const parser = new FrameParser();
   const inputs: RevealedInput[] = [];

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRevealKey } from '../../recordings/index.js';
+import { createRevealKey, recipientOf } from '../../recordings/index.js';
 import { AirlockError, verifyAuditChain } from '../../core/index.js';
 import { currentTotp } from '../../identity/index.js';
 import type { VerbContext } from '../context.js';
@@ -110,8 +110,10 @@ export async function demoVerb(ctx: VerbContext): Promise<number> {
 /** The demo's reveal key (made once, kept in the data directory): its public half. */
 async function demoRevealRecipient(file: string): Promise<string> {
   if (existsSync(file)) {
-    const recipient = /^# public key: (age1\S+)$/m.exec(readFileSync(file, 'utf8'))?.[1];
-    if (recipient) return recipient;
+    // Never replaced: older demo recordings are sealed to it.
+    const identity = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'));
+    if (!identity) throw new AirlockError('ERR_CONFIG_INVALID', `${file} holds no age identity: restore it or delete the demo data directory`);
+    return recipientOf(identity);
   }
   const { identity, recipient } = await createRevealKey();
   writeFileSync(file, `# airlock demo reveal key (in production the customer keeps this, never the server)\n# public key: ${recipient}\n${identity}\n`, { mode: 0o600 });

@@ -186,11 +186,13 @@ export async function createRevealKeyVerb(ctx: VerbContext, o: { output?: string
   const { identity, recipient } = await createRevealKey();
   const created = new Date().toISOString();
   const file = `# airlock reveal key, created ${created}\n# public key: ${recipient}\n${identity}\n`;
-  if (o.output && o.output !== '-') {
-    writeFileSync(o.output, file, { mode: 0o600, flag: 'wx' });
-  } else {
-    process.stdout.write(file);
+  const toFile = o.output !== undefined && o.output !== '-';
+  if (toFile) writeFileSync(o.output as string, file, { mode: 0o600, flag: 'wx' });
+  if (ctx.out.json) {
+    process.stdout.write(JSON.stringify({ recipient, ...(toFile ? { identityFile: o.output } : { identity }) }) + '\n');
+    return EXIT.ok;
   }
+  if (!toFile) process.stdout.write(file);
   const advice = [
     o.output && o.output !== '-' ? `Wrote the private key to ${inertText(o.output)}: give it to the customer's custodian; it is shown only this once.` : 'The private key is above: give it to the customer\'s custodian; it is shown only this once.',
     'Add the public key to the server\'s config, then restart it:',
@@ -198,8 +200,7 @@ export async function createRevealKeyVerb(ctx: VerbContext, o: { output?: string
     '    revealRecipients:',
     `      - ${recipient}`,
   ].join('\n');
-  if (ctx.out.json) process.stdout.write(JSON.stringify({ recipient, ...(o.output && o.output !== '-' ? { identityFile: o.output } : {}) }) + '\n');
-  else process.stderr.write(advice + '\n');
+  process.stderr.write(advice + '\n');
   return EXIT.ok;
 }
 

@@ -95,6 +95,8 @@ const MAX_PENDING = 2 * 1024 * 1024;
 /** A shell that reads its commands from stdin: sh, bash, dash, zsh, ksh, with options, -s or -. */
 const SHELL_ON_STDIN = /^(?:exec\s+)?(?:\S*\/)?(?:ba|da|z|k|mk)?sh(?:\s+-[a-zA-Z]+)*(?:\s+-)?\s*$/;
 const MAX_STDIN_LINE = 16 * 1024;
+/** Newlines of output after an Enter at which deferred lines are looked for (each costs a write with a callback). */
+const NEWLINES_PER_ENTER = 64;
 
 export interface Settings {
   keyframeBytes: number;
@@ -134,8 +136,10 @@ export class CastAnalyser {
   #wake: (() => void) | undefined;
   #failure: { error: unknown } | undefined;
 
-  /** An Enter was typed and no newline was output since. */
-  #entered = false;
+  /** Newlines of output still read for lines entered before their echo (reset at each Enter). */
+  #newlines = 0;
+  /** Output came since the last keys. */
+  #answered = true;
   #events = 0;
   #outputBytes = 0;
   #lastT = 0;
@@ -170,11 +174,13 @@ export class CastAnalyser {
         this.#outputBytes += bytes;
         this.#sinceKeyframe += bytes;
         const detector = this.#detector;
-        const nl = detector && this.#entered ? data.indexOf('\n') : -1;
-        if (detector && nl !== -1) {
-          // After an Enter, the first newline ends the entered line: a line the
-          // detector deferred (entered before its echo came back) is read just before it.
-          this.#entered = false;
+        this.#answered = true;
+        // After an Enter, a newline ends an entered line: a line the detector deferred
+        // (entered before its echo came back) is read just before it. Lines typed ahead
+        // (a paste of several) show later, after the output of the lines before them,
+        // so the next newlines are offered too, up to a bound per Enter.
+        for (let nl = detector && this.#newlines > 0 ? data.indexOf('\n') : -1; detector && nl !== -1 && this.#newlines > 0; nl = data.indexOf('\n', 1)) {
+          this.#newlines--;
           this.#batch += data.slice(0, nl);
           this.#write(() => detector.resolve());
           data = data.slice(nl);
@@ -186,8 +192,10 @@ export class CastAnalyser {
       case 'i': {
         const detector = this.#detector;
         if (detector) {
-          this.#write(() => detector.input(t, data, offset));
-          if (/[\r\n]/.test(data)) this.#entered = true;
+          const answered = this.#answered;
+          this.#answered = false;
+          this.#write(() => detector.input(t, data, offset, answered));
+          if (/[\r\n]/.test(data)) this.#newlines = NEWLINES_PER_ENTER;
         } else if (this.#stdinCommands) {
           this.#stdinLines(t, data, offset);
         }
@@ -249,7 +257,7 @@ export class CastAnalyser {
     if (this.#line) this.#stdinCommand(this.#line);
     await new Promise<void>((resolve) =>
       this.#write(() => {
-        this.#detector?.resolve(); // a last line whose echo never came
+        this.#detector?.resolve(true); // last lines whose echo never came
         resolve();
       }),
     );

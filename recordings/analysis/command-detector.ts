@@ -1,5 +1,5 @@
 import type { IBuffer, IBufferCell, IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
-import { REDACTED } from '../redactor.js';
+import { REDACTED, SECRET_PROMPT } from '../redactor.js';
 
 /** Where a line was typed: at a shell's prompt, or into a program that runs (python3, sqlite3, mysql, a y/N question). */
 export type CommandContext = 'shell' | 'program';
@@ -61,6 +61,12 @@ interface TypedLine {
   prompt: string;
   /** Printable keys were typed (it is not an empty line). */
   typed: boolean;
+  /**
+   * Typed before the target answered the line before (a paste of several lines,
+   * keys typed while nothing was echoed yet): where it will show is not known,
+   * so it is read at the first line of output that shows the prompt before it.
+   */
+  ahead?: boolean;
 }
 
 const ENTER = /[\r\n]+/;
@@ -70,8 +76,8 @@ const HISTORY_SEARCH = /^\((?:failed )?(?:reverse-)?i-search\)`[^']*': ?(.*)$/s;
 
 export class CommandDetector {
   #line: TypedLine | undefined;
-  /** A line entered before its echo showed: read by resolve(). */
-  #deferred: { line: TypedLine; t: number; offset: number } | undefined;
+  /** Lines entered before their echo showed, in order: read by resolve(). */
+  #deferred: Array<{ line: TypedLine; t: number; offset: number }> = [];
   /** The prompt of the last line read: a line whose own prompt is not known is read with this one. */
   #lastPrompt = '';
 
@@ -80,29 +86,64 @@ export class CommandDetector {
     private readonly record: (t: number, text: string, castOffset: number, line: DetectedLine) => void,
   ) {}
 
-  /** The echo of a deferred line is on screen now: read it. */
-  resolve(): void {
-    const d = this.#deferred;
-    this.#deferred = undefined;
-    if (!d) return;
-    try {
-      if (this.term.buffer.active.type === 'alternate') return;
-      const text = this.#read(d.line);
-      if (d.line.prompt) this.#lastPrompt = d.line.prompt;
-      if (text) this.record(d.t, text, d.offset, { context: contextOf(d.line.prompt || this.#lastPrompt), sealed: false });
-    } finally {
-      d.line.marker?.dispose(); // after reading: the marker is how the line is found
+  /** Lines still waiting for their echo. */
+  get waiting(): boolean {
+    return this.#deferred.length > 0;
+  }
+
+  /**
+   * A line of output ends (or the recording does, `final`): the first deferred
+   * line is read if its echo is on screen now. A line typed ahead waits for the
+   * output line that shows the prompt before it; at the end it is dropped.
+   */
+  resolve(final = false): void {
+    while (this.#deferred.length > 0) {
+      const d = this.#deferred[0] as { line: TypedLine; t: number; offset: number };
+      if (d.line.ahead) {
+        const text = this.term.buffer.active.type === 'alternate' ? undefined : this.#readAhead();
+        if (text === undefined && !final) return;
+        this.#deferred.shift();
+        if (text) this.record(d.t, text, d.offset, { context: contextOf(this.#lastPrompt), sealed: false });
+        if (!final) return;
+        continue;
+      }
+      this.#deferred.shift();
+      try {
+        if (this.term.buffer.active.type === 'alternate') continue;
+        const text = this.#read(d.line);
+        if (d.line.prompt) this.#lastPrompt = d.line.prompt;
+        if (text) this.record(d.t, text, d.offset, { context: contextOf(d.line.prompt || this.#lastPrompt), sealed: false });
+      } finally {
+        d.line.marker?.dispose(); // after reading: the marker is how the line is found
+      }
+      if (!final) return;
     }
   }
 
-  /** Keys typed at t (in the event line at offset); all output before them is on screen. */
-  input(t: number, data: string, offset: number): void {
-    this.resolve(); // more keys before any echo: read what the screen shows
+  /** The cursor's line, if it shows the last prompt with something typed after it: that text. */
+  #readAhead(): string | undefined {
+    const prompt = this.#lastPrompt.trim();
+    if (!prompt) return undefined;
+    const buf = this.term.buffer.active;
+    const whole = logicalText(buf, logicalStart(buf, buf.baseY + buf.cursorY), 0).trimEnd();
+    const at = whole.lastIndexOf(prompt);
+    return at === -1 ? undefined : whole.slice(at + prompt.length).trim();
+  }
+
+  /**
+   * Keys typed at t (in the event line at offset); all output before them is on
+   * screen. `answered`: output came since the keys before; if not, and a line
+   * waits for its echo, these keys are typed ahead of it.
+   */
+  input(t: number, data: string, offset: number, answered = true): void {
+    // More keys after output that was no newline: read what the screen shows.
+    if (answered && this.#deferred.length > 0 && !this.#deferred[0]?.line.ahead) this.resolve();
+    const ahead = this.#deferred.length > 0;
     const alt = this.term.buffer.active.type === 'alternate';
     if (this.#line?.alt && !alt) this.#reset(); // the full-screen program ended: this is a new line at the prompt
     const enter = ENTER.exec(data);
     const keys = enter ? data.slice(0, enter.index) : data;
-    if (keys) this.#keys(keys, enter !== null);
+    if (keys) this.#keys(keys, enter !== null, ahead);
     if (!enter) return;
     this.#enter(t, offset);
     const rest = data.slice(enter.index + enter[0].length);
@@ -110,18 +151,18 @@ export class CommandDetector {
       // Keys after the first Enter of a chunk (a paste): their echo is not on screen yet.
       const last = rest.search(/[\r\n][^\r\n]*$/);
       const tail = last === -1 ? rest : rest.slice(last + 1);
-      if (tail) this.#line = { alt, redacted: tail.includes(REDACTED), marker: undefined, x: 0, prompt: '', typed: printable(tail) !== '' };
+      if (tail) this.#line = { alt, redacted: tail.includes(REDACTED), marker: undefined, x: 0, prompt: '', typed: printable(tail) !== '', ahead: true };
     }
   }
 
-  #keys(keys: string, enterFollows: boolean): void {
+  #keys(keys: string, enterFollows: boolean, ahead: boolean): void {
     const cancel = keys.lastIndexOf(CTRL_C);
     if (cancel !== -1) {
       this.#reset(); // Ctrl-C abandons the line
       keys = keys.slice(cancel + 1);
       if (!keys) return;
     }
-    this.#line ??= this.#begin(keys, enterFollows);
+    this.#line ??= ahead ? { alt: this.term.buffer.active.type === 'alternate', redacted: false, marker: undefined, x: 0, prompt: '', typed: false, ahead: true } : this.#begin(keys, enterFollows);
     if (keys.includes(REDACTED)) this.#line.redacted = true;
     if (!this.#line.typed && printable(keys.replaceAll(REDACTED, '')) !== '') this.#line.typed = true;
   }
@@ -148,15 +189,19 @@ export class CommandDetector {
     }
     if (line.redacted) {
       line.marker?.dispose();
-      const prompt = line.prompt || this.#lastPrompt;
-      if (SHELL_PROMPT.test(prompt) && !SECRET_ASKED.test(prompt)) this.record(t, '', offset, { context: 'shell', sealed: true });
+      // Only a line whose own prompt is a shell's (no guess from the last prompt: `read -s` has none).
+      if (line.prompt !== '' && contextOf(line.prompt) === 'shell' && !SECRET_PROMPT.test(line.prompt)) this.record(t, '', offset, { context: 'shell', sealed: true });
+      return;
+    }
+    if (line.ahead) {
+      if (line.typed) this.#deferred.push({ line, t, offset }); // read where its prompt shows it
       return;
     }
     if (line.typed && this.#cursorOnLine(line)) {
       // The target has not echoed the Enter yet (its newline would have moved the
       // cursor on), so keys typed just before it may not show yet either (a paste,
       // a quick typist). The line is read when that newline arrives.
-      this.#deferred = { line, t, offset };
+      this.#deferred.push({ line, t, offset });
       return;
     }
     const text = this.#read(line);
@@ -207,8 +252,6 @@ const PROGRAM_PROMPTS = [
   /^\s*(?:sftp|ftp|lftp[^>]*)> ?$/,
   /^\s*irb\([^)]*\)[:\d]*[>*] ?$/,
 ];
-/** A prompt that asks for a secret (as recordings/redactor.ts knows them). */
-const SECRET_ASKED = /(?:pass(?:word|phrase|code|wd)|\bPIN\b|\btoken\b|\bsecret\b|verification code|\bOTP\b)[^\n]{0,80}[:?]\s*$/i;
 
 /** Whether a line typed after `prompt` went to a shell or to a program. An unknown prompt ('') is taken as a shell's. */
 export function contextOf(prompt: string): CommandContext {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,12 +96,20 @@ describe.each(engines)('gateway login and relay on %s', (engine) => {
       expectExit(r, 0);
       expect(r.stdout.toString()).toBe(`hello\n${g.sshd.login}\n`);
       expect(r.stderr).toContain(BANNER);
-      const events = await newEvents();
+      // The audit log is written as things happen, not before the client exits: read it until the session's end is in.
+      expect(await lastSession()).toMatchObject({ user_name: 'alice', target_name: 't1', status: 'closed', exit_code: 0 });
+      const events: Awaited<ReturnType<typeof newEvents>> = [];
+      await waitFor(
+        async () => {
+          events.push(...(await newEvents()));
+          return events.some((e) => e.action === 'session.end');
+        },
+        { timeoutMs: 10_000, message: 'the session end in the audit log' },
+      );
       const ok = events.find((e) => e.action === 'auth.login.succeeded');
       expect(ok).toMatchObject({ actor: 'alice', source: '127.0.0.1', details: { channel: 'ssh', method: 'keyboard-interactive' } });
       expect(events.map((e) => e.action)).toEqual(expect.arrayContaining(['session.start', 'session.exec']));
-      expect(await lastSession()).toMatchObject({ user_name: 'alice', target_name: 't1', status: 'closed', exit_code: 0 });
-      const ended = (await newEvents()).find((e) => e.action === 'session.end');
+      const ended = events.find((e) => e.action === 'session.end');
       expect(ended).toMatchObject({ actor: 'alice', target: `t1:${g.sshd.login}`, details: { status: 'closed', exitCode: 0 } });
     });
 

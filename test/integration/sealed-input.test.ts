@@ -161,8 +161,8 @@ describe('sealed input through the gateway', () => {
     const refused = await runCli(['recordings', 'reveal', row.id, '--identity', strangerFile], { env: { AIRLOCK_HOME: home } });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/not the key this recording was sealed to/);
-    const audits = (await g.services.db.query<{ details: { where?: string } }>("SELECT details FROM audit_events WHERE action = 'recording.revealed' ORDER BY seq")).rows;
-    expect(audits.map((a) => a.details.where)).toContain('client');
+    const reads = (await g.services.db.query<{ details: { purpose?: string } }>("SELECT details FROM audit_events WHERE action = 'recording.read' ORDER BY seq")).rows;
+    expect(reads.map((a) => a.details.purpose)).toContain('reveal');
   });
 
   it('airlock keys create-reveal-key writes the private half once, mode 0600, and prints the public half', async () => {

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { AirlockError } from '../../core/index.js';
 import type { Request } from 'express';
 import { z } from 'zod';
 import type { Clock } from '../../core/index.js';
@@ -117,11 +118,13 @@ export function recordingRoutes(s: WebDeps): Router {
 
   /** The stored file, byte for byte: the lossless copy the chain covers (recordings/FORMAT.md). */
   r.get('/:id/raw', async (req, res) => {
+    const reveal = req.query['purpose'] === 'reveal';
+    if (reveal && !['admin', 'auditor'].includes(req.auth!.user.role)) throw new AirlockError('ERR_ROLE_REQUIRED', 'revealing sealed input needs the admin or auditor role');
     const row = await visible(req);
     await gated(req, 'raw export', async () => {
-      // purpose=reveal: the CLI takes the file to reveal its sealed input on the auditor's side.
-      if (req.query['purpose'] === 'reveal') await audited(req, 'recording.revealed', row, { where: 'client', stored: row.length });
-      else await audited(req, 'recording.read', row, { as: 'raw', stored: row.length });
+      // purpose=reveal: the CLI takes the file to reveal its sealed input on the auditor's side
+      // (admin, auditor): the read is audited with that purpose; it cannot say whether the key fit.
+      await audited(req, 'recording.read', row, { as: 'raw', stored: row.length, ...(reveal ? { purpose: 'reveal' } : {}) });
       res.setHeader('Content-Type', row.format === 'airlock-v1' ? 'application/vnd.airlock.recording' : 'application/x-asciicast');
       res.setHeader('Content-Disposition', `attachment; filename="${s.recordings.fileName(row)}"`);
       await send(res, s.recordings.raw(row), s.logger, s.scheduler);

@@ -184,6 +184,29 @@ describe('InputRedactor', () => {
     expect(d.hidden()).toEqual([]);
   });
 
+  it('never takes the output after Enter for the echo of the rest of a line some of whose keys were hidden', () => {
+    // a, b hidden at their deadlines; the lone d must not match the d of "accepted".
+    const d = new Driver().out('$ ');
+    d.type('a').wait(WINDOW).type('b').wait(WINDOW).type('d').type('\r').out('accepted\r\n$ ').end();
+    expect(d.hidden()).toEqual(['a', 'b', 'd']);
+  });
+
+  it('hides keys typed before a secret prompt showed (sudo turned echo off first), not judged by the prompt text', () => {
+    const d = new Driver().out('$ ');
+    d.typeEchoed('sudo -k id').type('\r').out('\r\n');
+    d.type('h').type('u').type('e');
+    d.out('[sudo] password for alice: ').type('\r').out('\r\nuid=0(root)\r\n$ ').end();
+    expect(d.hidden()).toEqual(['h', 'u', 'e']);
+  });
+
+  it('stays at a secret prompt while other output prints lines, until Enter', () => {
+    const d = new Driver().out('Password: ');
+    d.type('x').out('\r\n[1]+  Done   sleep 1\r\n');
+    d.type('y').out('y appears in this background line\r\n');
+    d.type('\r').end();
+    expect(d.hidden()).toEqual(['x', 'y']);
+  });
+
   it('judges each line of a multi-line paste on its own', () => {
     const d = new Driver().out('$ ');
     d.type('ls\rwhoami\r').out('ls\r\nfile\r\n$ whoami\r\nalice\r\n$ ').end();

@@ -239,3 +239,24 @@ describe('commands: pastes', () => {
     expect(texts(await analyse(s))).toEqual(['echo one']);
   });
 });
+
+describe('lines typed ahead of their echo (the recorder writes keys first)', () => {
+  const session = (): Session => new Session({ order: 'key-first' }).out(PROMPT);
+
+  it('reads every line of a paste of several, each at the prompt that shows it', async () => {
+    // What the airlock recorder writes for a plain paste of three lines: one input
+    // frame per line, all before the output; bash then runs them one by one.
+    const s = session()
+      .key('echo one\r')
+      .key('echo two\r', 0)
+      .key('echo three\r', 0)
+      .out('echo one\r\none\r\n' + PROMPT + 'echo two\r\ntwo\r\n' + PROMPT + 'echo three\r\nthree\r\n' + PROMPT)
+      .run('ls', 'a  b\r\n');
+    expect(texts(await analyse(s))).toEqual(['echo one', 'echo two', 'echo three', 'ls']);
+  });
+
+  it('drops a line typed ahead whose prompt never shows it, rather than guess', async () => {
+    const s = session().key('sleep 1\r').key('whoami\r', 0).out('sleep 1\r\n');
+    expect(texts(await analyse(s))).toEqual(['sleep 1']);
+  });
+});
