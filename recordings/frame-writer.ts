@@ -175,19 +175,20 @@ export class FrameWriter {
 
   resize(ms: number, cols: number, rows: number): void {
     if (this.#failed || this.#closed) return;
-    if (!this.#held_(Frame.Resize, ms, resizePayload(cols, rows))) this.#frame(Frame.Resize, ms, resizePayload(cols, rows));
+    const payload = resizePayload(cols, rows);
+    if (!this.#holdBehindKeys(Frame.Resize, ms, payload)) this.#frame(Frame.Resize, ms, payload);
     this.#maybeFlush();
   }
 
   marker(ms: number, label: string): void {
     if (this.#failed || this.#closed) return;
     const payload = Buffer.from(label, 'utf8');
-    if (!this.#held_(Frame.Marker, ms, payload)) this.#frame(Frame.Marker, ms, payload);
+    if (!this.#holdBehindKeys(Frame.Marker, ms, payload)) this.#frame(Frame.Marker, ms, payload);
     this.#maybeFlush();
   }
 
   /** A resize or marker while keys wait for their judgement goes in the queue behind them, in order. */
-  #held_(type: FrameType, ms: number, payload: Buffer): boolean {
+  #holdBehindKeys(type: FrameType, ms: number, payload: Buffer): boolean {
     if (this.#o.input !== 'redacted' || !this.#redactor.waiting) return false;
     this.#redactor.output('', this.#mono, { type, ms, data: payload } satisfies Held);
     this.#held += payload.length;

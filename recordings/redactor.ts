@@ -113,17 +113,12 @@ export class InputRedactor {
     return this.#undecided > 0;
   }
 
-  /** Whether keys typed now would be sealed without asking the output (the line asks for a secret). */
-  get atSecretPrompt(): boolean {
-    return this.#armed;
-  }
-
   /** Keys the engineer typed, at recording time t (seconds), observed at wall time now (ms). */
   input(t: number, data: string, now: number): void {
     // Each Enter ends a line: a paste of several lines is judged line by line.
     for (const part of data.match(/[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+/g) ?? []) {
       const glyphs = glyphsOf(part);
-      const secret = glyphs !== '' && this.atSecretPrompt;
+      const secret = glyphs !== '' && this.#armed; // the line asks for a secret: sealed without asking the output
       const enter = /[\r\n]/.test(part);
       if (enter || /[\x03\x04]/.test(part)) this.#armed = false; // Enter, Ctrl-C, Ctrl-D leave the prompt
       const from = this.#base + this.#glyphs.length;
@@ -372,6 +367,6 @@ function eventOf(k: Keys): InputEvent {
 const ESCAPES = /\x1bO[ -~]|\x1b\[[0-9;?<=>!]*[ -/]*[@-~]|\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]/g;
 
 /** What a piece of terminal text puts on the screen as characters: no escape sequences, no control characters. */
-export function glyphsOf(text: string): string {
+function glyphsOf(text: string): string {
   return text.replace(ESCAPES, '').replace(/[\x00-\x1f\x7f]/g, '');
 }

@@ -59,6 +59,22 @@ export const PROMPT = {
   sqlite: /sqlite> $/,
 } as const;
 
+/** Backspace, Ctrl-U and Ctrl-W, each on its own line: what every shell (or the kernel, for dash) edits. */
+export async function lineEditing(t: Typist): Promise<void> {
+  await t.type('echo helo', 'human');
+  await t.key('BSpace');
+  await t.type('lo');
+  await t.enter();
+  await t.type('echo wrong');
+  await t.key('C-u');
+  await t.type('echo right');
+  await t.enter();
+  await t.type('echo one two three');
+  await t.key('C-w');
+  await t.type('four');
+  await t.enter();
+}
+
 /** `exit` at the last prompt, then the client's exit (the wrapper prints SSH-EXIT). */
 export async function bye(t: Typist, o: { pace?: 'human' | 'burst' } = {}): Promise<void> {
   await t.line('exit', { ...o, after: /SSH-EXIT=\d+/ });

@@ -1,5 +1,5 @@
 import type { Scenario } from './scenario.js';
-import { bye } from './scenario.js';
+import { bye, lineEditing } from './scenario.js';
 
 /**
  * zsh (its own line editor, prompt and completion listing), dash (no line
@@ -23,18 +23,7 @@ export const SHELLS: Scenario[] = [
     covers: 'zsh line editing: Backspace, Ctrl-U, Ctrl-W, Left and insertion, Home and End',
     shell: 'zsh',
     async run(t) {
-      await t.type('echo helo', 'human');
-      await t.key('BSpace');
-      await t.type('lo');
-      await t.enter();
-      await t.type('echo wrong');
-      await t.key('C-u');
-      await t.type('echo right');
-      await t.enter();
-      await t.type('echo one two three');
-      await t.key('C-w');
-      await t.type('four');
-      await t.enter();
+      await lineEditing(t);
       await t.type('echo wrld');
       await t.key('Left', 'Left', 'Left');
       await t.type('o');
@@ -145,18 +134,7 @@ export const SHELLS: Scenario[] = [
     covers: 'dash: Backspace, Ctrl-U, Ctrl-W done by the kernel\'s line discipline; Ctrl-C',
     shell: 'dash',
     async run(t) {
-      await t.type('echo helo', 'human');
-      await t.key('BSpace');
-      await t.type('lo');
-      await t.enter();
-      await t.type('echo wrong');
-      await t.key('C-u');
-      await t.type('echo right');
-      await t.enter();
-      await t.type('echo one two three');
-      await t.key('C-w');
-      await t.type('four');
-      await t.enter();
+      await lineEditing(t);
       await t.type('echo abandoned');
       await t.key('C-c');
       await t.atPrompt();
