@@ -103,6 +103,9 @@ export interface Settings {
   keyframeSeconds: number;
 }
 
+/** Told of each command as soon as it is found (live analysis: recordings/live-analysis.ts). */
+export type OnCommand = (c: AnalysedCommand) => void;
+
 /** Options checked at the door, with their defaults filled in. */
 export function checkOptions(o: AnalysisOptions): Settings {
   const keyframeBytes = o.keyframeBytes ?? DEFAULT_KEYFRAME_BYTES;
@@ -148,7 +151,10 @@ export class CastAnalyser {
   #keyframeT = 0;
   #keyframeDue = false;
 
-  constructor(header: Header, firstEvent: number, settings: Settings) {
+  readonly #onCommand: OnCommand | undefined;
+
+  constructor(header: Header, firstEvent: number, settings: Settings, onCommand?: OnCommand) {
+    this.#onCommand = onCommand;
     this.#kind = header.kind;
     // A shell fed on stdin without a terminal (ssh -T host, ssh host 'bash -s' < script): each line is a command.
     this.#stdinCommands = header.kind === 'exec' && (header.command === null || (header.command !== undefined && SHELL_ON_STDIN.test(header.command)));
@@ -158,7 +164,7 @@ export class CastAnalyser {
     this.#term.loadAddon(this.#serializer);
     const record = (t: number, text: string, castOffset: number, line: DetectedLine): void => {
       const risks = line.sealed ? [HIDDEN_INPUT] : risksOf(text);
-      this.#commands.push({ seq: this.#commands.length, t, text, castOffset, risks, context: line.context, sealed: line.sealed });
+      this.#command({ t, text, castOffset, risks, context: line.context, sealed: line.sealed });
     };
     this.#detector = header.kind === 'terminal' ? new CommandDetector(this.#term, record) : undefined;
     this.#keyframes.push(this.#snapshot(0, firstEvent));
@@ -209,7 +215,7 @@ export class CastAnalyser {
       case 'm':
         if (this.#kind === 'exec' && data.startsWith('exec: ')) {
           const text = data.slice(6).trim();
-          if (text) this.#commands.push({ seq: this.#commands.length, t, text, castOffset: offset, risks: risksOf(text), context: 'shell', sealed: false });
+          if (text) this.#command({ t, text, castOffset: offset, risks: risksOf(text), context: 'shell', sealed: false });
         }
         break;
       default:
@@ -242,7 +248,13 @@ export class CastAnalyser {
     const text = line.replace(/\r$/, '').trim();
     const at = this.#lineAt;
     if (!text || text.startsWith('#') || !at) return;
-    this.#commands.push({ seq: this.#commands.length, t: at.t, text: text.slice(0, MAX_STDIN_LINE), castOffset: at.offset, risks: risksOf(text), context: 'shell', sealed: false });
+    this.#command({ t: at.t, text: text.slice(0, MAX_STDIN_LINE), castOffset: at.offset, risks: risksOf(text), context: 'shell', sealed: false });
+  }
+
+  #command(c: Omit<AnalysedCommand, 'seq'>): void {
+    const command = { seq: this.#commands.length, ...c };
+    this.#commands.push(command);
+    this.#onCommand?.(command);
   }
 
   /** Waits while the terminal is far behind. */

@@ -1,5 +1,5 @@
 /** Session analysis (see analyse.ts): what the rest of recordings/ uses of it. */
 export { analyseCast, analyseFile, analyseFrames } from './sources.js';
-export type { AnalysedCommand, AnalysisOptions, AnalysisResult, Keyframe } from './analyse.js';
+export type { AnalysedCommand, AnalysisOptions, AnalysisResult, Keyframe, OnCommand } from './analyse.js';
 export type { Risk } from '../risk-rules.js';
 export type { CommandContext } from './command-detector.js';

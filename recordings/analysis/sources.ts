@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { FrameEvents } from '../frame-events.js';
 import { FrameParser, isFrameFile, MAGIC, parseHeader } from '../frame-format.js';
 import { CastAnalyser, checkOptions } from './analyse.js';
-import type { AnalysisOptions, AnalysisResult } from './analyse.js';
+import type { AnalysisOptions, AnalysisResult, OnCommand } from './analyse.js';
 import { checkHeader, isBlank, isEvent, LineSplitter, parseJson } from './cast-reader.js';
 import type { OnLine } from './cast-reader.js';
 
@@ -19,6 +19,7 @@ const FILE_READ_BYTES = 1024 * 1024;
 export async function analyseCast(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AnalysisOptions = {},
+  onCommand?: OnCommand,
 ): Promise<AnalysisResult> {
   const settings = checkOptions(options);
   const lines = new LineSplitter();
@@ -33,7 +34,7 @@ export async function analyseCast(
         truncated = true;
         return false;
       }
-      analyser = new CastAnalyser(checkHeader(value), next, settings);
+      analyser = new CastAnalyser(checkHeader(value), next, settings, onCommand);
       return true;
     }
     if (!isEvent(value)) {
@@ -69,6 +70,7 @@ export async function analyseCast(
 export async function analyseFrames(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AnalysisOptions = {},
+  onCommand?: OnCommand,
 ): Promise<AnalysisResult> {
   const settings = checkOptions(options);
   const parser = new FrameParser();
@@ -80,7 +82,7 @@ export async function analyseFrames(
       parser.push(chunk, (f) => {
         if (analyser) return view.push(f, emit);
         const h = parseHeader(f);
-        analyser = new CastAnalyser({ cols: fit(h.cols, 1000, 80), rows: fit(h.rows, 500, 24), kind: h.kind, command: h.command }, f.next, settings);
+        analyser = new CastAnalyser({ cols: fit(h.cols, 1000, 80), rows: fit(h.rows, 500, 24), kind: h.kind, command: h.command }, f.next, settings, onCommand);
       });
       if (analyser) await analyser.backpressure();
     }
