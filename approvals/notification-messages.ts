@@ -17,6 +17,23 @@ export interface Notification {
   ticketLink: string | null;
 }
 
+/** One notification, ready for every channel: what a webhook posts (json or slack), what a mail says. */
+export interface Outgoing {
+  event: NotifiedEvent | 'command.risky';
+  at: Date;
+  json: Record<string, unknown>;
+  slack: { text: string };
+  /** For the approvers' mail; requests choose their mail per recipient instead. */
+  mail?: MailText;
+  /** Logged and audited with every delivery of it. */
+  context: Record<string, string>;
+}
+
+/** A request's notification for the webhooks. */
+export function requestOutgoing(n: Notification): Outgoing {
+  return { event: n.event, at: n.at, json: webhookBody(n), slack: slackBody(n), context: { event: n.event, requestId: n.request.id } };
+}
+
 export function ticketLinkFor(template: string | undefined, ticket: string | null): string | null {
   if (!template || !ticket) return null;
   return template.replaceAll('{ticket}', encodeURIComponent(ticket));
@@ -69,7 +86,7 @@ function outcome(n: Notification): string {
 }
 
 /** Slack mrkdwn treats &, < and > as control characters. */
-function slackEscape(text: string): string {
+export function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 

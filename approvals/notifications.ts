@@ -3,16 +3,24 @@ import { isLoopback } from '../core/index.js';
 import type { Identity } from '../identity/index.js';
 import type { AccessRequests, RequestEvent } from './requests.js';
 import { Mailer } from './mail.js';
-import { approverMail, requesterMail, ticketLinkFor } from './notification-messages.js';
-import type { Notification, NotifiedEvent } from './notification-messages.js';
+import { approverMail, requestOutgoing, requesterMail, ticketLinkFor } from './notification-messages.js';
+import type { MailText, Notification, NotifiedEvent } from './notification-messages.js';
 import { RetryQueue } from './retry-queue.js';
 import type { Delivery } from './retry-queue.js';
 import { wantsEvent, webhookDelivery } from './webhooks.js';
+import { RiskyCommandGate } from './risky-command-gate.js';
+import { riskyCommandsOutgoing } from './risky-command-messages.js';
+import type { Outgoing } from './notification-messages.js';
+import type { RiskyCommand, RiskyCommandsNotice } from './risky-command-messages.js';
 
 /**
  * Tells people about access requests: the approvers when one is created (so
  * nobody has to watch a console), the requester when it is decided, expires or
  * its grant is revoked, and every configured webhook for all of these.
+ *
+ * It also tells the webhooks and the approvers' mail of risky commands in live
+ * sessions (riskyCommand(), fed by live analysis; rate-limited per session by
+ * risky-command-gate.ts).
  *
  * It listens to AccessRequests' events and hands each delivery to a RetryQueue,
  * so the request path never waits for a webhook or a mail server, and a failure
@@ -41,6 +49,7 @@ export class Notifier {
   readonly #queue: RetryQueue;
   #mailer: Mailer | undefined;
   #requests: AccessRequests | undefined;
+  readonly #gate: RiskyCommandGate;
   readonly #listener = (e: RequestEvent): void => {
     void this.#notify(e).catch((err: unknown) => this.#deps.logger.error({ err, event: e.type, requestId: e.request.id }, 'could not prepare notifications'));
   };
@@ -64,7 +73,41 @@ export class Notifier {
         logger.error({ delivery: d.label, ...d.context, limit: deps.queueLimit ?? DEFAULT_QUEUE_LIMIT }, 'notification queue full: dropped the oldest delivery');
         this.#auditFailure(d, { error: 'dropped: notification queue full' });
       },
+    });    this.#gate = new RiskyCommandGate({
+      intervalMs: this.#settings.riskyCommandInterval,
+      scheduler: deps.scheduler,
+      now: () => deps.clock.now(),
+      send: (n) => void this.#notifyRisky(n).catch((err: unknown) => logger.error({ err, session: n.session.id }, 'could not prepare notifications')),
     });
+  }
+
+  /** A live session ran a risky command (server/services.ts wires live analysis here). */
+  riskyCommand(session: RiskyCommandsNotice['session'], command: RiskyCommand): void {
+    if (this.#requests) this.#gate.add(session, command);
+  }
+
+  async #notifyRisky(n: RiskyCommandsNotice): Promise<void> {
+    const out = riskyCommandsOutgoing(n);
+    this.#webhooks(out);
+    if (this.#mailer && out.mail) await this.#mailApprovers(out.mail, { channel: 'email', ...out.context }, undefined);
+  }
+
+  #webhooks(out: Outgoing): void {
+    this.#settings.webhooks.forEach((hook, i) => {
+      if (wantsEvent(hook, out.event)) this.#enqueue(webhookDelivery(hook, i, out, this.#settings.timeout, this.#deps.scheduler));
+    });
+  }
+
+  /** To every active approver with an address (but `except`, the requester). */
+  async #mailApprovers(mail: MailText, context: Record<string, string>, except: string | undefined): Promise<void> {
+    // Approvers only: admins can decide too, but are not paged for everything.
+    const approvers = (await this.#deps.identity.users.list({ role: 'approver', status: 'active' })).filter((u) => u.email && u.id !== except);
+    if (approvers.length === 0) {
+      this.#deps.logger.warn(context, 'no active approver has an e-mail address: nobody was mailed');
+      return;
+    }
+    const to = approvers.map((u) => u.email as string);
+    this.#enqueue(this.#mailer?.delivery(`email to approvers ${approvers.map((u) => u.name).join(', ')}`, context, to, mail));
   }
 
   /** Deliveries in flight or waiting for a retry. */
@@ -96,6 +139,8 @@ export class Notifier {
   stop(): void {
     this.#requests?.off('event', this.#listener);
     this.#requests = undefined;
+    const unsent = this.#gate.stop();
+    if (unsent > 0) this.#deps.logger.warn({ commands: unsent }, 'stopping with risky-command notifications gathered and not sent');
     const left = this.#queue.stop();
     if (left > 0) this.#deps.logger.warn({ deliveries: left }, 'stopping with notifications undelivered');
     this.#mailer?.close();
@@ -112,20 +157,11 @@ export class Notifier {
       at: clock.now(),
       ticketLink: ticketLinkFor(config.policy.ticketLink, e.request.ticket),
     };
-    this.#settings.webhooks.forEach((hook, i) => {
-      if (wantsEvent(hook, n)) this.#enqueue(webhookDelivery(hook, i, n, this.#settings.timeout, this.#deps.scheduler));
-    });
+    this.#webhooks(requestOutgoing(n));
     if (!this.#mailer) return;
     const context = { channel: 'email', event: n.event, requestId: n.request.id };
     if (n.event === 'request.created') {
-      // Approvers only: admins can decide too, but are not paged for every request.
-      const approvers = (await identity.users.list({ role: 'approver', status: 'active' })).filter((u) => u.email && u.id !== n.request.userId);
-      if (approvers.length === 0) {
-        logger.warn({ requestId: n.request.id }, 'no active approver has an e-mail address: nobody was mailed about the request');
-        return;
-      }
-      const to = approvers.map((u) => u.email as string);
-      this.#enqueue(this.#mailer?.delivery(`email to approvers ${approvers.map((u) => u.name).join(', ')}`, context, to, approverMail(n)));
+      await this.#mailApprovers(approverMail(n), context, n.request.userId);
       return;
     }
     const requester = await identity.users.getById(n.request.userId);
@@ -143,7 +179,7 @@ export class Notifier {
 
   #auditFailure(d: Delivery, details: Record<string, unknown>): void {
     this.#deps.audit
-      .record({ action: 'notification.failed', outcome: 'failure', actor: 'system', target: d.context['requestId'], details: { delivery: d.label, ...d.context, ...details } })
+      .record({ action: 'notification.failed', outcome: 'failure', actor: 'system', target: d.context['requestId'] ?? d.context['sessionId'], details: { delivery: d.label, ...d.context, ...details } })
       .catch((err: unknown) => this.#deps.logger.error({ err, delivery: d.label }, 'could not audit a failed notification'));
   }
 }

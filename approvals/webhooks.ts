@@ -2,8 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import type { Config, Scheduler } from '../core/index.js';
 import { DeliveryError } from './retry-queue.js';
 import type { Delivery } from './retry-queue.js';
-import { slackBody, webhookBody } from './notification-messages.js';
-import type { Notification } from './notification-messages.js';
+import type { Outgoing } from './notification-messages.js';
 
 /**
  * Webhook delivery: one POST per receiver and event. The body is serialised once
@@ -27,12 +26,12 @@ export function webhookLabel(index: number, url: string): string {
   return `webhook #${index + 1} ${new URL(url).origin}`;
 }
 
-export function wantsEvent(hook: WebhookConfig, n: Notification): boolean {
-  return !hook.events || hook.events.includes(n.event);
+export function wantsEvent(hook: WebhookConfig, event: Outgoing['event']): boolean {
+  return !hook.events || hook.events.includes(event);
 }
 
-export function webhookDelivery(hook: WebhookConfig, index: number, n: Notification, timeoutMs: number, scheduler: Scheduler): Delivery {
-  const body = JSON.stringify(hook.format === 'slack' ? slackBody(n) : webhookBody(n));
+export function webhookDelivery(hook: WebhookConfig, index: number, n: Outgoing, timeoutMs: number, scheduler: Scheduler): Delivery {
+  const body = JSON.stringify(hook.format === 'slack' ? n.slack : n.json);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'airlock-notifier',
@@ -43,7 +42,7 @@ export function webhookDelivery(hook: WebhookConfig, index: number, n: Notificat
   if (hook.secret) headers[SIGNATURE_HEADER] = signBody(hook.secret, body);
   return {
     label: webhookLabel(index, hook.url),
-    context: { channel: 'webhook', event: n.event, requestId: n.request.id },
+    context: { channel: 'webhook', ...n.context },
     async attempt(signal) {
       // AbortSignal.timeout(timeoutMs), but on the injected scheduler (the same reason, so the same cause).
       const timeout = new AbortController();

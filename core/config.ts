@@ -168,9 +168,11 @@ const schema = z.strictObject({
         })
         .prefault({}),
       /**
-       * Whole-recording reads (verify, export, evidence) running at once on one
-       * server; one more is answered 503 with Retry-After.
+       * Analyse terminal and exec recordings while they run: commands and their
+       * risk flags appear within a second or two of Enter, and a risky one is
+       * announced (notifications.riskyCommands). Off: analysed once sealed.
        */
+      liveAnalysis: z.boolean().default(true),
       /**
        * The customer's reveal keys (age recipients, `age1…`, from `airlock keys
        * create-reveal-key`): what an engineer types without echo (passwords,
@@ -181,6 +183,10 @@ const schema = z.strictObject({
         .array(z.string().trim().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'expected an age recipient (age1… from `airlock keys create-reveal-key` or age-keygen)'))
         .max(16)
         .default([]),
+      /**
+       * Whole-recording reads (verify, export, evidence) running at once on one
+       * server; one more is answered 503 with Retry-After.
+       */
       maxConcurrentReads: z.number().int().min(1).max(64).default(4),
       /** Days a recording is kept, by the target's sensitivity. */
       retentionDays: z
@@ -195,7 +201,7 @@ const schema = z.strictObject({
   /** Who hears about access requests (approvals/notifications.ts). Delivery never blocks a request. */
   notifications: z
     .strictObject({
-      /** Receivers told when a request is created, decided or expires, or a grant is revoked. */
+      /** Receivers told when a request is created, decided or expires, a grant is revoked, or a live session runs a risky command. */
       webhooks: z
         .array(
           z.strictObject({
@@ -206,7 +212,7 @@ const schema = z.strictObject({
             /** json: airlock's own body; slack: {"text": …} for a Slack-compatible incoming webhook. */
             format: z.enum(['json', 'slack']).default('json'),
             /** Only these events; unset: all of them. */
-            events: z.array(z.enum(['request.created', 'request.decided', 'request.expired', 'grant.revoked'])).min(1).optional(),
+            events: z.array(z.enum(['request.created', 'request.decided', 'request.expired', 'grant.revoked', 'command.risky'])).min(1).optional(),
           }),
         )
         .max(20)
@@ -223,6 +229,13 @@ const schema = z.strictObject({
           from: z.string().min(3).max(320),
         })
         .optional(),
+      /**
+       * A risky command in a live session (recordings/live-analyses.ts) is told to
+       * the webhooks (event command.risky) and mailed to the approvers at once;
+       * more in the same session within this interval are gathered into one
+       * notification at its end, so a script cannot flood anyone.
+       */
+      riskyCommandInterval: duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(60_000),
       /** Tries per delivery, the first included; then the give-up is audited (notification.failed). */
       maxAttempts: z.number().int().min(1).max(20).default(6),
       /** Wait before the first retry; doubles on each further one (1s, 2s, 4s …). */

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditLog, Clock, Db, Queryable, Logger, Scheduler, Timer } from '../core/index.js';
-import type { AnalysisOptions, AnalysisResult, CommandContext, Keyframe, Risk } from './analysis/index.js';
+import type { AnalysedCommand, AnalysisOptions, AnalysisResult, CommandContext, Keyframe, Risk } from './analysis/index.js';
+import { LiveAnalyses } from './live-analyses.js';
 import { toRecordingRow } from './recordings.js';
 import type { RecordingDbRow, RecordingRow } from './recordings.js';
 import type { RecordingStore } from './store.js';
@@ -21,9 +22,20 @@ export type { ReplayOptions, ReplayWindow } from './replay.js';
  * (their files are in its store). Work left 'running' by a crash is taken up
  * again at start. Every analysis is audited with what it found.
  *
- * Live sessions are not analysed while they run: their commands appear once the
- * recording is sealed.
+ * Live sessions are analysed as they run (recordings/live-analyses.ts): a
+ * terminal or exec recording is followed from its start ('live'), each command
+ * is stored the moment it is found and told to onLiveCommand listeners (the
+ * approvers' event stream, notifications), a risky one is audited at once
+ * (recording.command_flagged); at the seal the live analysis reads to the end
+ * and its whole result is stored like any other, so the live commands and the
+ * final ones are the same. A recording the live thread could not follow (too
+ * many at once, its thread died, live analysis off) is analysed after its seal.
  */
+export interface LiveCommand {
+  recording: RecordingRow;
+  command: CommandRow;
+}
+
 export interface CommandRow {
   recordingId: string;
   seq: number;
@@ -92,6 +104,12 @@ export class Analyses {
   #again = false;
   #stopped = true;
   #worker: Worker | undefined;
+  readonly #live: LiveAnalyses | undefined;
+  /** Recordings followed live: their rows, and the chain of their database writes (kept in order). */
+  readonly #liveRows = new Map<string, RecordingRow>();
+  readonly #liveWrites = new Map<string, Promise<void>>();
+  readonly #sealing = new Set<Promise<void>>();
+  readonly #liveListeners: Array<(e: LiveCommand) => void> = [];
 
   constructor(
     private readonly deps: {
@@ -104,13 +122,26 @@ export class Analyses {
       store: RecordingStore;
       nodeName: string;
       options?: AnalysisOptions;
+      /** Analyse recordings while they run (config recordings.liveAnalysis). */
+      live?: boolean;
     },
-  ) {}
+  ) {
+    if (deps.live) {
+      this.#live = new LiveAnalyses({
+        logger: deps.logger,
+        options: deps.options ?? {},
+        listener: {
+          command: (id, c) => this.#liveCommand(id, c),
+          lost: (id) => this.#liveLost(id),
+        },
+      });
+    }
+  }
 
   /** Takes up work left by a crash, then analyses whatever is pending, now and as recordings are sealed. */
   async start(): Promise<void> {
     this.#stopped = false;
-    await this.deps.db.query("UPDATE recordings SET analysis_status = 'pending' WHERE analysis_status = 'running' AND node = $1", [this.deps.nodeName]);
+    await this.deps.db.query("UPDATE recordings SET analysis_status = 'pending' WHERE analysis_status IN ('running', 'live') AND node = $1", [this.deps.nodeName]);
     this.#timer = this.deps.scheduler.every(POLL_MS, () => this.kick());
     this.kick();
   }
@@ -119,8 +150,120 @@ export class Analyses {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    await this.#live?.stop();
+    await Promise.all([...this.#sealing]);
     await this.#worker?.terminate();
     await this.#running;
+  }
+
+  /** Told of every command found in a live recording, once it is stored; returns how to stop listening. */
+  onLiveCommand(listener: (e: LiveCommand) => void): () => void {
+    this.#liveListeners.push(listener);
+    return () => {
+      const i = this.#liveListeners.indexOf(listener);
+      if (i !== -1) this.#liveListeners.splice(i, 1);
+    };
+  }
+
+  /** Recordings being followed right now. */
+  get liveCount(): number {
+    return this.#live?.size ?? 0;
+  }
+
+  /** A recording started: follow it live, if it can be (Recordings.onStarted). */
+  follow(row: RecordingRow): void {
+    const live = this.#live;
+    if (!live || this.#stopped || row.kind === 'sftp' || row.node !== this.deps.nodeName) return;
+    if (!live.follow(row.id, this.deps.store.localPath(row.path))) {
+      this.deps.logger.warn({ recording: row.id, live: live.size }, 'not analysing this recording live (too many at once): it is analysed once sealed');
+      return;
+    }
+    this.#liveRows.set(row.id, row);
+    this.#queue(row.id, async () => {
+      await this.deps.db.query("UPDATE recordings SET analysis_status = 'live' WHERE id = $1 AND analysis_status = 'pending'", [row.id]);
+    });
+  }
+
+  /**
+   * A recording was sealed (Recordings.onSealed): a live one gets its analysis
+   * from the live thread, which reads to the end; any other waits for runOnce.
+   */
+  sealed(id: string): void {
+    if (!this.#live?.has(id)) {
+      this.kick();
+      return;
+    }
+    const done = this.#finishLive(id)
+      .catch((err: unknown) => this.deps.logger.error({ err, recording: id }, 'could not finish a live analysis'))
+      .finally(() => {
+        this.#sealing.delete(done);
+        this.#liveRows.delete(id);
+        this.kick(); // a live analysis that failed is pending again
+      });
+    this.#sealing.add(done);
+  }
+
+  async #finishLive(id: string): Promise<void> {
+    const live = this.#live as LiveAnalyses;
+    await this.#liveWrites.get(id);
+    const claimed = (
+      await this.deps.db.query<RecordingDbRow>("UPDATE recordings SET analysis_status = 'running' WHERE id = $1 AND analysis_status = 'live' RETURNING *", [id])
+    ).rows[0];
+    if (!claimed) {
+      live.drop(id);
+      return;
+    }
+    const started = performance.now();
+    const result = await live.sealed(id);
+    await this.#liveWrites.get(id);
+    if (!result) {
+      await this.deps.db.query("UPDATE recordings SET analysis_status = 'pending' WHERE id = $1 AND analysis_status = 'running'", [id]);
+      return;
+    }
+    await this.#store(toRecordingRow(claimed), result, performance.now() - started);
+  }
+
+  /** Runs a live recording's database writes one after another, in the order they came. */
+  #queue(id: string, write: () => Promise<void>): void {
+    const next: Promise<void> = (this.#liveWrites.get(id) ?? Promise.resolve())
+      .then(write)
+      .catch((err: unknown) => this.deps.logger.error({ err, recording: id }, 'could not store a live analysis result'))
+      .finally(() => {
+        if (this.#liveWrites.get(id) === next) this.#liveWrites.delete(id);
+      });
+    this.#liveWrites.set(id, next);
+  }
+
+  #liveCommand(id: string, c: AnalysedCommand): void {
+    const row = this.#liveRows.get(id);
+    if (!row) return;
+    const command = commandRow(row, c);
+    this.#queue(id, async () => {
+      await this.deps.db.query(`INSERT INTO recording_commands ${COMMAND_COLUMNS} VALUES (${COMMAND_COLUMNS_PARAMS}) ON CONFLICT DO NOTHING`, commandValues(command));
+      if (command.risks.length > 0) {
+        await this.deps.audit.record({
+          action: 'recording.command_flagged',
+          outcome: 'info',
+          actor: 'system',
+          target: id,
+          details: { session: row.sessionId, user: row.userName, target: row.targetName, seq: command.seq, t: command.t, text: command.text.slice(0, 1000), rules: command.risks.map((r) => r.rule) },
+        });
+      }
+      for (const listener of [...this.#liveListeners]) {
+        try {
+          listener({ recording: row, command });
+        } catch (err) {
+          this.deps.logger.error({ err, recording: id }, 'a live-command listener failed');
+        }
+      }
+    });
+  }
+
+  #liveLost(id: string): void {
+    this.#queue(id, async () => {
+      await this.deps.db.query("UPDATE recordings SET analysis_status = 'pending' WHERE id = $1 AND analysis_status = 'live'", [id]);
+    });
+    this.#liveRows.delete(id);
   }
 
   /** There may be new work. */
@@ -187,26 +330,7 @@ export class Analyses {
     await this.deps.db.transaction(async (tx) => {
       await tx.query('DELETE FROM recording_commands WHERE recording_id = $1', [row.id]);
       await tx.query('DELETE FROM recording_keyframes WHERE recording_id = $1', [row.id]);
-      const start = row.startedAt.getTime();
-      await insertRows(
-        tx,
-        'recording_commands (recording_id, seq, session_id, user_name, target_name, t, at, text, cast_offset, risks, risky, context, sealed)',
-        result.commands.map((c) => [
-          row.id,
-          c.seq,
-          row.sessionId,
-          row.userName,
-          row.targetName,
-          c.t,
-          new Date(start + Math.round(c.t * 1000)),
-          c.text,
-          c.castOffset,
-          JSON.stringify(c.risks),
-          c.risks.length > 0,
-          c.context,
-          c.sealed,
-        ]),
-      );
+      await insertRows(tx, `recording_commands ${COMMAND_COLUMNS}`, result.commands.map((c) => commandValues(commandRow(row, c))));
       await insertRows(
         tx,
         'recording_keyframes (recording_id, seq, t, cast_offset, cols, rows, screen)',
@@ -300,6 +424,31 @@ export class Analyses {
     const k = o.from === undefined && o.at > 0 ? await this.keyframeAt(row.id, o.at) : undefined;
     return replayWindow(this.deps.store, row, o, k);
   }
+}
+
+const COMMAND_COLUMNS = '(recording_id, seq, session_id, user_name, target_name, t, at, text, cast_offset, risks, risky, context, sealed)';
+const COMMAND_COLUMNS_PARAMS = Array.from({ length: 13 }, (_, i) => `$${i + 1}`).join(', ');
+
+function commandRow(row: RecordingRow, c: AnalysedCommand): CommandRow {
+  return {
+    recordingId: row.id,
+    seq: c.seq,
+    sessionId: row.sessionId,
+    userName: row.userName,
+    targetName: row.targetName,
+    t: c.t,
+    at: new Date(row.startedAt.getTime() + Math.round(c.t * 1000)),
+    text: c.text,
+    castOffset: c.castOffset,
+    risks: c.risks,
+    context: c.context,
+    sealed: c.sealed,
+  };
+}
+
+/** A command's values in COMMAND_COLUMNS order. */
+function commandValues(c: CommandRow): unknown[] {
+  return [c.recordingId, c.seq, c.sessionId, c.userName, c.targetName, c.t, c.at, c.text, c.castOffset, JSON.stringify(c.risks), c.risks.length > 0, c.context, c.sealed];
 }
 
 /** Inserts rows in batches of multi-row VALUES. */

@@ -13,7 +13,7 @@ export { InputRedactor, REDACTED } from './redactor.js';
 export { createRevealKey, revealFrames, revealRecording, checkIdentity, recipientOf } from './sealing.js';
 export type { RevealReport, RevealedInput } from './sealing.js';
 export { Analyses } from './analyses.js';
-export type { CommandRow, CommandSearch, KeyframeRow, ReplayWindow, ReplayOptions } from './analyses.js';
+export type { CommandRow, CommandSearch, KeyframeRow, LiveCommand, ReplayWindow, ReplayOptions } from './analyses.js';
 export type { AnalysisStatus } from './recordings.js';
 export { evidenceBundle, bundleFile } from './evidence.js';
 export type { BundleFile } from './evidence.js';

@@ -61,7 +61,8 @@ export interface RecordingRow {
 
 export type RecordingFormat = 'airlock-v1' | 'asciicast-v2';
 
-export type AnalysisStatus = 'pending' | 'running' | 'done' | 'failed';
+/** live: followed while it runs (commands appear as they are typed); running: the analysis is being finished or made. */
+export type AnalysisStatus = 'pending' | 'live' | 'running' | 'done' | 'failed';
 
 export interface RecordingDbRow {
   id: string;
@@ -152,6 +153,7 @@ export interface LiveRecording {
 
 export class Recordings {
   readonly #sealed: Array<(id: string) => void> = [];
+  readonly #started: Array<(row: RecordingRow) => void> = [];
   #healthy = true;
   #problem: string | undefined;
   #probe: Timer | undefined;
@@ -168,6 +170,11 @@ export class Recordings {
   /** Called with a recording's id once it is sealed (analysis picks it up). */
   onSealed(listener: (id: string) => void): void {
     this.#sealed.push(listener);
+  }
+
+  /** Called with a recording's row once it is started (live analysis follows it). */
+  onStarted(listener: (row: RecordingRow) => void): void {
+    this.#started.push(listener);
   }
 
   get healthy(): boolean {
@@ -244,12 +251,14 @@ export class Recordings {
         .query("UPDATE recordings SET checkpoint_length = $2, checkpoint_head = $3 WHERE id = $1 AND status = 'recording'", [id, length, head])
         .catch((err: unknown) => this.deps.logger.error({ err, recording: id }, 'could not record a checkpoint in the database'));
     });
-    await db.query(
+    const inserted = await db.query<RecordingDbRow>(
       `INSERT INTO recordings (id, session_id, channel_index, kind, path, node, user_name, target_name, sensitivity, started_at, status, key_fingerprint, retain_until, format)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'recording', $11, $12, 'airlock-v1')`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'recording', $11, $12, 'airlock-v1') RETURNING *`,
       [id, s.sessionId, s.channelIndex, s.kind, path, config.nodeName, s.user, s.target, s.sensitivity, startedAt, key.fingerprint, new Date(startedAt.getTime() + days * 86_400_000)],
     );
     if (s.command !== undefined) recorder.marker(`exec: ${s.command}`);
+    const row = toRecordingRow(inserted.rows[0] as RecordingDbRow);
+    for (const listener of this.#started) listener(row);
     let finished: Promise<void> | undefined;
     return {
       id,

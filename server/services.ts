@@ -58,8 +58,16 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     await recordingKeys.init();
     const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
     const recordings = new Recordings({ db, audit, clock, scheduler, logger, keys: recordingKeys, store, config });
-    const analyses = new Analyses({ db, audit, clock, scheduler, logger, store, nodeName: config.nodeName });
-    recordings.onSealed(() => analyses.kick());
+    const analyses = new Analyses({ db, audit, clock, scheduler, logger, store, nodeName: config.nodeName, live: config.recordings.liveAnalysis });
+    recordings.onStarted((row) => analyses.follow(row));
+    recordings.onSealed((id) => analyses.sealed(id));
+    analyses.onLiveCommand(({ recording: r, command: c }) => {
+      if (c.risks.length === 0) return;
+      notifier.riskyCommand(
+        { id: r.sessionId, recording: r.id, user: r.userName, target: r.targetName, sensitivity: r.sensitivity },
+        { seq: c.seq, t: c.t, at: c.at, text: c.text, risks: c.risks },
+      );
+    });
     logger.debug({ engine: db.engine, masterKey: vault.fingerprint }, 'services ready');
     return {
       config,

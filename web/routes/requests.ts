@@ -5,6 +5,7 @@ import { parseDuration, AirlockError } from '../../core/index.js';
 import type { WebDeps } from '../deps.js';
 import { ROLES } from '../../identity/index.js';
 import { denialError } from '../../approvals/index.js';
+import type { LiveCommand } from '../../recordings/index.js';
 import type { RequestEvent } from '../../approvals/index.js';
 import { authenticate, requireRole, clientAddress } from '../auth.js';
 import { fromZod } from '../errors.js';
@@ -88,7 +89,11 @@ export function requestRoutes(s: WebDeps): Router {
     res.json({ approvers: users.map((u) => ({ name: u.name, role: u.role, email: u.email })) });
   });
 
-  /** Server-Sent Events: request created, approved, decided, expired, cancelled; grant revoked. */
+  /**
+   * Server-Sent Events: request created, approved, decided, expired, cancelled;
+   * grant revoked; and command.risky, a risky command in a live session, as
+   * live analysis finds it (recordings/analyses.ts).
+   */
   r.get('/events', requireRole('approver', 'admin', 'auditor'), (req, res) => {
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-store');
@@ -96,11 +101,19 @@ export function requestRoutes(s: WebDeps): Router {
     res.flushHeaders();
     res.write(': airlock request events\n\n');
     const send = (e: RequestEvent) => res.write(`event: ${e.type}\ndata: ${JSON.stringify({ request: e.request, actor: e.actor ?? null })}\n\n`);
+    const risky = (e: LiveCommand) => {
+      if (e.command.risks.length === 0) return;
+      const r = e.recording;
+      const session = { id: r.sessionId, recording: r.id, user: r.userName, target: r.targetName, sensitivity: r.sensitivity };
+      res.write(`event: command.risky\ndata: ${JSON.stringify({ session, command: e.command })}\n\n`);
+    };
     const ping = s.scheduler.every(15_000, () => res.write(': ping\n\n'));
     s.requests.on('event', send);
+    const unlisten = s.analyses.onLiveCommand(risky);
     req.on('close', () => {
       ping.cancel();
       s.requests.off('event', send);
+      unlisten();
     });
   });
 

@@ -502,6 +502,55 @@ describe('notifications', () => {
     expect(n.pending).toBe(0);
     expect(lines.find((l) => l['msg'] === 'stopping with notifications undelivered')).toMatchObject({ deliveries: 2 });
   });
+
+  it('tells of a risky command at once, gathers the next ones in the session into one notice per interval, and makes typed text inert', async () => {
+    const session = { id: 'sess-risky-1', recording: 'rec-risky-1', user: 'alice', target: 'crit', sensitivity: 'critical' };
+    const cmd = (seq: number, text: string) => ({ seq, t: seq * 2, at: new Date(clock.now().getTime()), text, risks: [{ rule: 'history-tampering', reason: 'clears or disables the shell history', severity: 'high' }] });
+    const hooks = (path: string) => receiver.hits.filter((h) => h.path === path && h.body.includes(session.id));
+    const mails = () => smtp.mails.filter((m) => (m.headers.get('subject') ?? '').includes(session.id));
+    const now = clock.now().toISOString();
+    s.notifier.riskyCommand(session, cmd(0, 'history -c'));
+    await waitFor(() => hooks('/hook').length === 1 && hooks('/slack').length === 1 && mails().length === 1, { message: 'the first notice on every channel' });
+    const first = hooks('/hook')[0]!;
+    expectSigned(first);
+    expect(first.headers['x-airlock-event']).toBe('command.risky');
+    expect(JSON.parse(first.body)).toEqual({
+      event: 'command.risky',
+      session,
+      severity: 'high',
+      commands: [{ seq: 0, t: 0, at: now, text: 'history -c', risks: [{ rule: 'history-tampering', reason: 'clears or disables the shell history', severity: 'high' }] }],
+      more: 0,
+      at: now,
+    });
+    expect(mails()[0]!.rcptTo).toEqual(['olivia@example.test', 'oscar@example.test']);
+    expect(mails()[0]!.headers.get('subject')).toBe('[airlock] alice ran a risky command on crit (critical) (session sess-risky-1)');
+    expect(mails()[0]!.text).toContain('airlock sessions terminate sess-risky-1');
+
+    // Within the interval: gathered, nothing sent yet.
+    s.notifier.riskyCommand(session, cmd(1, 'rm -rf /srv/<b>old</b>'));
+    s.notifier.riskyCommand(session, cmd(2, 'echo \u001b]52;c;aGk=\u0007 && history -c'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hooks('/hook')).toHaveLength(1);
+    clock.advance(60_000);
+    await waitFor(() => hooks('/hook').length === 2 && hooks('/slack').length === 2 && mails().length === 2, { message: 'the gathered notice' });
+    const gathered = JSON.parse(hooks('/hook')[1]!.body) as { commands: Array<{ text: string }>; more: number };
+    expect(gathered.commands.map((c) => c.text)).toEqual(['rm -rf /srv/<b>old</b>', 'echo \\u001b]52;c;aGk=\\u0007 && history -c']);
+    expect(gathered.more).toBe(0);
+    const slack = (JSON.parse(hooks('/slack')[1]!.body) as { text: string }).text;
+    expect(slack).toContain('*alice ran 2 risky commands on crit (critical)*');
+    expect(slack).toContain('&lt;b&gt;old&lt;/b&gt;');
+    expect(slack).not.toContain('\u001b');
+    expect(mails()[1]!.text).not.toContain('\u001b');
+
+    // A quiet interval sends nothing; the next risky command is told at once again.
+    clock.advance(60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hooks('/hook')).toHaveLength(2);
+    clock.advance(60_000);
+    s.notifier.riskyCommand(session, cmd(3, 'history -c'));
+    await waitFor(() => hooks('/hook').length === 3, { message: 'the next notice' });
+    await drained(s.notifier);
+  });
 });
 
 /** The queue alone, on a ManualClock: when each try runs, to the millisecond. */
@@ -592,7 +641,7 @@ describe('notifications settings', () => {
   const load = (overrides: Record<string, unknown>) => loadConfig({ env: {}, overrides: { dataDir: '/nonexistent-airlock', ...overrides } });
 
   it('default to no webhooks, no e-mail, 6 tries from 1s, 10s per try', () => {
-    expect(load({}).notifications).toEqual({ webhooks: [], maxAttempts: 6, baseDelay: 1000, timeout: 10_000 });
+    expect(load({}).notifications).toEqual({ webhooks: [], maxAttempts: 6, baseDelay: 1000, timeout: 10_000, riskyCommandInterval: 60_000 });
     const c = load({ 'notifications.webhooks': [{ url: 'https://hooks.example.test/x' }], 'notifications.smtp': { host: 'mail', from: 'a@b.c' } });
     expect(c.notifications.webhooks).toEqual([{ url: 'https://hooks.example.test/x', format: 'json' }]);
     expect(c.notifications.smtp).toEqual({ host: 'mail', port: 587, secure: false, from: 'a@b.c' });
