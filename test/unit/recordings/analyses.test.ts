@@ -105,6 +105,66 @@ describe.each(engines)('Analyses on %s', (engine) => {
     expect(audit[0]?.details.risky.map((r) => r.seq)).toEqual([1, 2]);
   });
 
+  it('follows a live recording: its commands are stored and told as they are found, and the analysis at the seal is the live one', async () => {
+    await s.analyses.start();
+    const told: Array<{ recording: string; text: string; risky: boolean }> = [];
+    const unlisten = s.analyses.onLiveCommand((e) => told.push({ recording: e.recording.id, text: e.command.text, risky: e.command.risks.length > 0 }));
+    const live = await newRecording();
+    await waitFor(async () => (await s.recordings.get(live.id)).analysisStatus === 'live', { message: 'the recording to be followed' });
+    typeCommand(live, 'uptime', ' 09:30:00 up 3 days\r\n');
+    typeCommand(live, 'history -c', '');
+    live.recorder.output(Buffer.from('alice@db01:~$ '));
+    await waitFor(
+      async () => {
+        timers.advance(1000); // the recorder's batch and flush
+        return (await s.analyses.commands(live.id)).length === 2;
+      },
+      { intervalMs: 100, message: 'the live commands' },
+    );
+    const during = await s.analyses.commands(live.id);
+    expect(during.map((c) => [c.seq, c.text, c.risks.length > 0])).toEqual([[0, 'uptime', false], [1, 'history -c', true]]);
+    expect(told).toEqual([{ recording: live.id, text: 'uptime', risky: false }, { recording: live.id, text: 'history -c', risky: true }]);
+    const flagged = await s.audit.list({ action: 'recording.command_flagged' });
+    expect(flagged.map((e) => [e.target, (e.details as { text: string }).text])).toEqual([[live.id, 'history -c']]);
+    // Still running: the batch does not touch it.
+    expect(await s.analyses.runOnce()).toBe(false);
+
+    typeCommand(live, 'df -h', 'Filesystem\r\n');
+    await live.finish();
+    await waitFor(async () => (await s.recordings.get(live.id)).analysisStatus === 'done', { message: 'the analysis at the seal' });
+    expect(await s.analyses.runOnce()).toBe(false); // nothing left for the batch
+    const after = await s.analyses.commands(live.id);
+    expect(after.slice(0, 2)).toEqual(during);
+    expect(after.map((c) => c.text)).toEqual(['uptime', 'history -c', 'df -h']);
+    expect(await s.recordings.get(live.id)).toMatchObject({ commandCount: 3, riskCount: 1 });
+    expect(s.analyses.liveCount).toBe(0);
+    // Analysed afresh, the same recording gives the same commands and keyframes.
+    const keyframes = (await s.db.query('SELECT seq, t, cast_offset, screen FROM recording_keyframes WHERE recording_id = $1 ORDER BY seq', [live.id])).rows;
+    await s.db.query("UPDATE recordings SET analysis_status = 'pending' WHERE id = $1", [live.id]);
+    expect(await s.analyses.runOnce()).toBe(true);
+    expect(await s.analyses.commands(live.id)).toEqual(after);
+    expect((await s.db.query('SELECT seq, t, cast_offset, screen FROM recording_keyframes WHERE recording_id = $1 ORDER BY seq', [live.id])).rows).toEqual(keyframes);
+    unlisten();
+  });
+
+  it('with live analysis off, or past the seal of a recording it never followed, analyses after the seal', async () => {
+    await s.close();
+    s = await openTestServices(engine, { clock, scheduler: timers, overrides: { 'recordings.flushBytes': 4096, 'recordings.liveAnalysis': false } });
+    await s.db.query(`INSERT INTO users (id, name, role, password_hash, created_at, updated_at) VALUES ($1, 'alice', 'engineer', 'x', $2, $2)`, [userId, clock.now()]);
+    await s.analyses.start();
+    const live = await newRecording();
+    typeCommand(live, 'history -c', '');
+    for (let i = 0; i < 5; i++) {
+      timers.advance(1000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await s.analyses.commands(live.id)).toEqual([]);
+    expect((await s.recordings.get(live.id)).analysisStatus).toBe('pending');
+    await live.finish();
+    await waitFor(async () => (await s.recordings.get(live.id)).analysisStatus === 'done', { message: 'the analysis after the seal' });
+    expect((await s.analyses.commands(live.id)).map((c) => c.text)).toEqual(['history -c']);
+  });
+
   it('searches commands across recordings by text, user, target, time and risk; LIKE wildcards are literal', async () => {
     const a = await newRecording();
     typeCommand(a, 'grep -c 100% /var/log/syslog', '3\r\n');
