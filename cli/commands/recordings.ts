@@ -101,12 +101,14 @@ const riskText = (c: CommandRow) => c.risks.map((r) => `${r.severity.toUpperCase
 export async function recordingsCommands(ctx: VerbContext, id: string): Promise<number> {
   const { recording, commands } = await ctx.api().get<{ recording: Row & { analysisStatus: string }; commands: CommandRow[] }>(`${path(id)}/commands`);
   ctx.out.result({ recording, commands }, () => {
-    if (recording.analysisStatus !== 'done') return `Not analysed yet (${recording.analysisStatus}): commands appear once the recording is sealed and analysed.`;
-    if (commands.length === 0) return 'No commands found in this recording.';
-    return table(
+    const live = recording.analysisStatus === 'live';
+    if (!live && recording.analysisStatus !== 'done') return `Not analysed yet (${recording.analysisStatus}): commands appear once the recording is sealed and analysed.`;
+    if (commands.length === 0) return live ? 'Live: no commands yet.' : 'No commands found in this recording.';
+    const rows = table(
       commands.map((c) => ({ at: c.at, t: c.t.toFixed(1), command: c.text, risk: riskText(c) })),
       ['at', 't', 'command', 'risk'],
     );
+    return live ? `Live: commands so far (the session is still running).\n${rows}` : rows;
   });
   return EXIT.ok;
 }
