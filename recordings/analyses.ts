@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditLog, Clock, Db, Queryable, Logger, Scheduler, Timer } from '../core/index.js';
 import type { AnalysedCommand, AnalysisOptions, AnalysisResult, CommandContext, Keyframe, Risk } from './analysis/index.js';
+import { readsCommandsOnStdin } from './analysis/index.js';
 import { LiveAnalyses } from './live-analyses.js';
 import { toRecordingRow } from './recordings.js';
 import type { RecordingDbRow, RecordingRow } from './recordings.js';
@@ -170,11 +171,15 @@ export class Analyses {
     return this.#live?.size ?? 0;
   }
 
-  /** A recording started: follow it live, if it can be (Recordings.onStarted). */
-  follow(row: RecordingRow): void {
+  /**
+   * A recording started: follow it live, if it can be (Recordings.onStarted). An
+   * exec that is not a shell on stdin only until its command line is found.
+   */
+  follow(row: RecordingRow, command: string | null = null): void {
     const live = this.#live;
     if (!live || this.#stopped || row.kind === 'sftp' || row.node !== this.deps.nodeName) return;
-    if (!live.follow(row.id, this.deps.store.localPath(row.path))) {
+    const firstOnly = row.kind === 'exec' && !readsCommandsOnStdin(command);
+    if (!live.follow(row.id, this.deps.store.localPath(row.path), firstOnly)) {
       this.deps.logger.warn({ recording: row.id, live: live.size }, 'not analysing this recording live (too many at once): it is analysed once sealed');
       return;
     }

@@ -22,14 +22,13 @@ export const MAX_LIVE = 256;
 
 export interface LiveListener {
   command(id: string, command: AnalysedCommand): void;
-  /** The thread could not go on with a recording (or died): it is to be analysed after its seal. */
+  /** The thread no longer follows a recording (released, failed, or the thread died): it is to be analysed after its seal. */
   lost(id: string, reason: string): void;
 }
 
 export class LiveAnalyses {
   #worker: Worker | undefined;
   readonly #followed = new Map<string, { done?: (result: AnalysisResult | undefined) => void }>();
-  #stopped = false;
 
   constructor(
     private readonly deps: { logger: Logger; options: AnalysisOptions; listener: LiveListener },
@@ -43,11 +42,11 @@ export class LiveAnalyses {
     return this.#followed.has(id);
   }
 
-  /** Starts following a recording's file; false when it cannot be (too many, or stopping). */
-  follow(id: string, path: string): boolean {
-    if (this.#stopped || this.#followed.size >= MAX_LIVE || this.#followed.has(id)) return false;
+  /** Starts following a recording's file (firstOnly: until its first command); false when it cannot be (too many). */
+  follow(id: string, path: string, firstOnly = false): boolean {
+    if (this.#followed.size >= MAX_LIVE || this.#followed.has(id)) return false;
     this.#followed.set(id, {});
-    this.#post({ type: 'follow', id, path, options: this.deps.options });
+    this.#post({ type: 'follow', id, path, options: this.deps.options, firstOnly });
     return true;
   }
 
@@ -73,8 +72,8 @@ export class LiveAnalyses {
     this.#worker?.postMessage({ type: 'drop', id } satisfies ToLiveWorker);
   }
 
+  /** Ends the thread and every follow (a later follow starts a new thread). */
   async stop(): Promise<void> {
-    this.#stopped = true;
     const worker = this.#worker;
     this.#worker = undefined;
     for (const [id, entry] of this.#followed) {
@@ -113,6 +112,9 @@ export class LiveAnalyses {
       case 'done':
         this.#followed.delete(m.id);
         entry.done?.(m.result);
+        break;
+      case 'released':
+        this.#lose(m.id, 'released');
         break;
       case 'failed':
         this.deps.logger.error({ recording: m.id, error: m.message }, 'live analysis failed: the recording is analysed once sealed');

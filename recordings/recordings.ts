@@ -153,7 +153,7 @@ export interface LiveRecording {
 
 export class Recordings {
   readonly #sealed: Array<(id: string) => void> = [];
-  readonly #started: Array<(row: RecordingRow) => void> = [];
+  readonly #started: Array<(row: RecordingRow, command: string | null) => void> = [];
   #healthy = true;
   #problem: string | undefined;
   #probe: Timer | undefined;
@@ -172,8 +172,8 @@ export class Recordings {
     this.#sealed.push(listener);
   }
 
-  /** Called with a recording's row once it is started (live analysis follows it). */
-  onStarted(listener: (row: RecordingRow) => void): void {
+  /** Called with a recording's row (and an exec's command line) once it is started (live analysis follows it). */
+  onStarted(listener: (row: RecordingRow, command: string | null) => void): void {
     this.#started.push(listener);
   }
 
@@ -258,7 +258,7 @@ export class Recordings {
     );
     if (s.command !== undefined) recorder.marker(`exec: ${s.command}`);
     const row = toRecordingRow(inserted.rows[0] as RecordingDbRow);
-    for (const listener of this.#started) listener(row);
+    for (const listener of this.#started) listener(row, s.command ?? null);
     let finished: Promise<void> | undefined;
     return {
       id,

@@ -59,7 +59,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
     const recordings = new Recordings({ db, audit, clock, scheduler, logger, keys: recordingKeys, store, config });
     const analyses = new Analyses({ db, audit, clock, scheduler, logger, store, nodeName: config.nodeName, live: config.recordings.liveAnalysis });
-    recordings.onStarted((row) => analyses.follow(row));
+    recordings.onStarted((row, command) => analyses.follow(row, command));
     recordings.onSealed((id) => analyses.sealed(id));
     analyses.onLiveCommand(({ recording: r, command: c }) => {
       if (c.risks.length === 0) return;

@@ -95,6 +95,11 @@ const MAX_PENDING = 2 * 1024 * 1024;
 /** A shell that reads its commands from stdin: sh, bash, dash, zsh, ksh, with options, -s or -. */
 const SHELL_ON_STDIN = /^(?:exec\s+)?(?:\S*\/)?(?:ba|da|z|k|mk)?sh(?:\s+-[a-zA-Z]+)*(?:\s+-)?\s*$/;
 const MAX_STDIN_LINE = 16 * 1024;
+
+/** An exec whose commands come on stdin (a shell fed without a terminal), not only in its command line. */
+export function readsCommandsOnStdin(command: string | null | undefined): boolean {
+  return command === null || (command !== undefined && SHELL_ON_STDIN.test(command));
+}
 /** Newlines of output after an Enter at which deferred lines are looked for (each costs a write with a callback). */
 const NEWLINES_PER_ENTER = 64;
 
@@ -157,7 +162,7 @@ export class CastAnalyser {
     this.#onCommand = onCommand;
     this.#kind = header.kind;
     // A shell fed on stdin without a terminal (ssh -T host, ssh host 'bash -s' < script): each line is a command.
-    this.#stdinCommands = header.kind === 'exec' && (header.command === null || (header.command !== undefined && SHELL_ON_STDIN.test(header.command)));
+    this.#stdinCommands = header.kind === 'exec' && readsCommandsOnStdin(header.command);
     this.#settings = settings;
     this.#term = new Terminal({ cols: header.cols, rows: header.rows, scrollback: 0, allowProposedApi: true, logLevel: 'off' });
     this.#serializer = new SerializeAddon();

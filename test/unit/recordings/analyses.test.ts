@@ -147,6 +147,25 @@ describe.each(engines)('Analyses on %s', (engine) => {
     unlisten();
   });
 
+  it('follows an exec only until its command line is found, and analyses the rest after the seal with the same command', async () => {
+    await s.analyses.start();
+    const live = await newRecording({ kind: 'exec', command: 'history -c; cat /var/backups/db.dump' });
+    await waitFor(
+      async () => {
+        timers.advance(1000);
+        return (await s.analyses.commands(live.id)).length === 1 && (await s.recordings.get(live.id)).analysisStatus === 'pending';
+      },
+      { intervalMs: 100, message: 'the exec command, live, then the recording released' },
+    );
+    const during = await s.analyses.commands(live.id);
+    expect(during.map((c) => [c.text, c.risks.map((r) => r.rule)])).toEqual([['history -c; cat /var/backups/db.dump', ['history-tampering']]]);
+    expect(s.analyses.liveCount).toBe(0);
+    live.recorder.output(Buffer.alloc(64 * 1024, 'x'));
+    await live.finish();
+    await waitFor(async () => (await s.recordings.get(live.id)).analysisStatus === 'done', { message: 'the analysis after the seal' });
+    expect(await s.analyses.commands(live.id)).toEqual(during);
+  });
+
   it('with live analysis off, or past the seal of a recording it never followed, analyses after the seal', async () => {
     await s.close();
     s = await openTestServices(engine, { clock, scheduler: timers, overrides: { 'recordings.flushBytes': 4096, 'recordings.liveAnalysis': false } });
