@@ -95,41 +95,81 @@ export class FrameParser {
     return this.#have;
   }
 
-  /** Calls onFrame for every whole frame; onFrame returning false stops (push returns false). */
+  /**
+   * Calls onFrame for every whole frame; onFrame returning false stops (push
+   * returns false). Frames are read in place: a payload is a view of the chunk,
+   * and bytes are copied only for a frame that spans chunks.
+   */
   push(chunk: Uint8Array, onFrame: (f: ParsedFrame) => boolean | void): boolean {
-    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    let bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (bytes.length === 0) return true;
-    this.#parts.push(bytes);
-    this.#have += bytes.length;
     if (this.#needMagic) {
+      this.#parts.push(bytes);
+      this.#have += bytes.length;
       if (this.#have < MAGIC.length) return true;
       const all = this.#take(this.#have);
       if (!MAGIC.equals(all.subarray(0, MAGIC.length))) throw new AirlockError('ERR_RECORDING_FORMAT', 'not an airlock recording: the file does not start with its magic bytes');
       this.#needMagic = false;
       this.#position += MAGIC.length;
-      this.#unshift(all.subarray(MAGIC.length));
+      bytes = all.subarray(MAGIC.length);
+    } else if (this.#have > 0) {
+      // A frame begun in an earlier chunk: joined once it is whole, then the rest of this chunk is read in place.
+      const held = this.#have;
+      const have = held + bytes.length;
+      if (have < FRAME_HEADER) {
+        this.#parts.push(bytes);
+        this.#have = have;
+        return true;
+      }
+      const head = Buffer.concat([...this.#parts, bytes], FRAME_HEADER);
+      const whole = FRAME_HEADER + this.#frameLength(head, 0);
+      if (have < whole) {
+        this.#parts.push(bytes);
+        this.#have = have;
+        return true;
+      }
+      const used = whole - held;
+      const frame = Buffer.concat([...this.#parts, bytes.subarray(0, used)], whole);
+      this.#parts = [];
+      this.#have = 0;
+      if (this.#emit(frame, 0, whole - FRAME_HEADER, onFrame) === false) {
+        this.#hold(bytes.subarray(used));
+        return false;
+      }
+      bytes = bytes.subarray(used);
     }
-    while (this.#have >= FRAME_HEADER) {
-      const head = this.#peek(FRAME_HEADER);
-      const length = head.readUInt32BE(6);
-      if (length > MAX_FRAME) throw new AirlockError('ERR_RECORDING_FORMAT', `frame at offset ${this.#position} claims ${length} bytes (at most ${MAX_FRAME})`);
-      if (this.#have < FRAME_HEADER + length) break;
-      const frame = this.#take(FRAME_HEADER + length);
-      const offset = this.#position;
-      this.#position += frame.length;
-      const more = onFrame({ type: frame[0] as number, flags: frame[1] as number, time: frame.readUInt32BE(2), payload: frame.subarray(FRAME_HEADER), offset, next: this.#position });
-      if (more === false) return false;
+    let i = 0;
+    while (bytes.length - i >= FRAME_HEADER) {
+      const length = this.#frameLength(bytes, i);
+      if (bytes.length - i < FRAME_HEADER + length) break;
+      const more = this.#emit(bytes, i, length, onFrame);
+      i += FRAME_HEADER + length;
+      if (more === false) {
+        this.#hold(bytes.subarray(i));
+        return false;
+      }
     }
+    this.#hold(bytes.subarray(i));
     return true;
   }
 
-  /** The first n held bytes, without consuming them. */
-  #peek(n: number): Buffer {
-    const first = this.#parts[0] as Buffer;
-    if (first.length >= n) return first.subarray(0, n);
-    const joined = Buffer.concat(this.#parts);
-    this.#parts = [joined];
-    return joined.subarray(0, n);
+  #frameLength(b: Buffer, at: number): number {
+    const length = b.readUInt32BE(at + 6);
+    if (length > MAX_FRAME) throw new AirlockError('ERR_RECORDING_FORMAT', `frame at offset ${this.#position} claims ${length} bytes (at most ${MAX_FRAME})`);
+    return length;
+  }
+
+  #emit(b: Buffer, at: number, length: number, onFrame: (f: ParsedFrame) => boolean | void): boolean | void {
+    const offset = this.#position;
+    this.#position += FRAME_HEADER + length;
+    const start = at + FRAME_HEADER;
+    return onFrame({ type: b[at] as number, flags: b[at + 1] as number, time: b.readUInt32BE(at + 2), payload: b.subarray(start, start + length), offset, next: this.#position });
+  }
+
+  /** Keeps the start of a frame that continues in the next chunk (nothing was held before). */
+  #hold(rest: Buffer): void {
+    this.#parts = rest.length ? [rest] : [];
+    this.#have = rest.length;
   }
 
   /** Consumes the first n held bytes (a copy only when they span chunks). */
@@ -146,10 +186,6 @@ export class FrameParser {
     return out;
   }
 
-  #unshift(rest: Buffer): void {
-    this.#parts = rest.length ? [rest] : [];
-    this.#have = rest.length;
-  }
 }
 
 /** The header frame's JSON, checked; throws ERR_RECORDING_FORMAT. */

@@ -4,6 +4,8 @@ import { AirlockError } from '../../core/pure.js';
 import { risksOf } from '../risk-rules.js';
 import type { Risk } from '../risk-rules.js';
 import { parseSize } from './cast-reader.js';
+import { OutputBatch } from './output-batch.js';
+import type { Stream } from './output-batch.js';
 import type { Header } from './cast-reader.js';
 import { CommandDetector } from './command-detector.js';
 import type { CommandContext, DetectedLine } from './command-detector.js';
@@ -70,7 +72,7 @@ export interface AnalysisResult {
   kind: string;
   commands: AnalysedCommand[];
   keyframes: Keyframe[];
-  /** UTF-8 bytes of all "o" data. */
+  /** Bytes of output (stdout and stderr) as recorded; of an asciicast file, UTF-8 bytes of its "o" data. */
   outputBytes: number;
   events: number;
   /** t of the last event (0 when none). */
@@ -139,7 +141,7 @@ export class CastAnalyser {
   #lineAt: { t: number; offset: number } | undefined;
 
   /** Output not yet handed to the terminal, and characters handed to it and not yet parsed. */
-  #batch = '';
+  readonly #batch = new OutputBatch();
   #pending = 0;
   #wake: (() => void) | undefined;
   #failure: { error: unknown } | undefined;
@@ -175,31 +177,14 @@ export class CastAnalyser {
     this.#keyframes.push(this.#snapshot(0, firstEvent));
   }
 
+  /** An event as the export shows it (frame-events.ts), or a line of an asciicast file. */
   event(t: number, code: string, data: string, offset: number): void {
-    if (this.#keyframeDue) this.#keyframe(offset);
-    this.#events++;
-    this.#lastT = t;
+    if (code === 'o') {
+      this.output(t, Buffer.from(data, 'utf8'), offset, 0);
+      return;
+    }
+    this.#begin(t, offset);
     switch (code) {
-      case 'o': {
-        const bytes = Buffer.byteLength(data, 'utf8');
-        this.#outputBytes += bytes;
-        this.#sinceKeyframe += bytes;
-        const detector = this.#detector;
-        this.#answered = true;
-        // After an Enter, a newline ends an entered line: a line the detector deferred
-        // (entered before its echo came back) is read just before it. Lines typed ahead
-        // (a paste of several) show later, after the output of the lines before them,
-        // so the next newlines are offered too, up to a bound per Enter.
-        for (let nl = detector && this.#newlines > 0 ? data.indexOf('\n') : -1; detector && nl !== -1 && this.#newlines > 0; nl = data.indexOf('\n', 1)) {
-          this.#newlines--;
-          this.#batch += data.slice(0, nl);
-          this.#write(() => detector.resolve());
-          data = data.slice(nl);
-        }
-        this.#batch += data;
-        if (this.#batch.length >= WRITE_BATCH) this.#write();
-        break;
-      }
       case 'i': {
         const detector = this.#detector;
         if (detector) {
@@ -226,6 +211,46 @@ export class CastAnalyser {
       default:
         break; // codes from later versions of the format
     }
+    this.#end(t);
+  }
+
+  /**
+   * Output as recorded (a frame's payload; stream 1 is stderr), kept as bytes on
+   * its way to the terminal (output-batch.ts). Not held after the call returns
+   * beyond the batch: the caller must not reuse the buffer.
+   */
+  output(t: number, bytes: Buffer, offset: number, stream: Stream): void {
+    this.#begin(t, offset);
+    this.#outputBytes += bytes.length;
+    this.#sinceKeyframe += bytes.length;
+    this.#answered = true;
+    if (this.#batch.length > 0 && this.#batch.stream !== stream) this.#write();
+    const detector = this.#detector;
+    // After an Enter, a newline ends an entered line: a line the detector deferred
+    // (entered before its echo came back) is read just before it. Lines typed ahead
+    // (a paste of several) show later, after the output of the lines before them,
+    // so the next newlines are offered too, up to a bound per Enter.
+    let from = 0;
+    for (let nl = detector && this.#newlines > 0 ? bytes.indexOf(0x0a) : -1; detector && nl !== -1 && this.#newlines > 0; nl = bytes.indexOf(0x0a, nl + 1)) {
+      this.#newlines--;
+      this.#batch.push(bytes.subarray(from, nl), stream);
+      this.#write(() => detector.resolve());
+      from = nl;
+    }
+    this.#batch.push(from === 0 ? bytes : bytes.subarray(from), stream);
+    if (this.#batch.length >= WRITE_BATCH) this.#write();
+    this.#end(t);
+  }
+
+  /** Before each event: the keyframe due before it. */
+  #begin(t: number, offset: number): void {
+    if (this.#keyframeDue) this.#keyframe(offset);
+    this.#events++;
+    this.#lastT = t;
+  }
+
+  /** After each event: whether the next one gets a keyframe. */
+  #end(t: number): void {
     const s = this.#settings;
     if (this.#sinceKeyframe >= s.keyframeBytes || (this.#sinceKeyframe > 0 && t - this.#keyframeT >= s.keyframeSeconds)) {
       // Taken before the next event line, so that a keyframe always points at one.
@@ -272,6 +297,8 @@ export class CastAnalyser {
 
   async finish(truncated: boolean): Promise<AnalysisResult> {
     if (this.#line) this.#stdinCommand(this.#line);
+    this.#write();
+    this.#term.write(this.#batch.end());
     await new Promise<void>((resolve) =>
       this.#write(() => {
         this.#detector?.resolve(true); // last lines whose echo never came
@@ -314,8 +341,7 @@ export class CastAnalyser {
    * it) is parsed, before anything written later is.
    */
   #write(then?: () => void): void {
-    const data = this.#batch;
-    this.#batch = '';
+    const data = this.#batch.take();
     this.#pending += data.length;
     this.#term.write(data, () => {
       this.#pending -= data.length;

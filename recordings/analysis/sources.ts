@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { FrameEvents } from '../frame-events.js';
-import { FrameParser, isFrameFile, MAGIC, parseHeader } from '../frame-format.js';
+import { Frame, FrameParser, isFrameFile, MAGIC, parseHeader } from '../frame-format.js';
 import { CastAnalyser, checkOptions } from './analyse.js';
 import type { AnalysisOptions, AnalysisResult, OnCommand } from './analyse.js';
 import { checkHeader, isBlank, isEvent, LineSplitter, parseJson } from './cast-reader.js';
@@ -80,7 +80,12 @@ export async function analyseFrames(
   try {
     for await (const chunk of chunks) {
       parser.push(chunk, (f) => {
-        if (analyser) return view.push(f, emit);
+        if (analyser) {
+          // Output goes to the analyser as bytes (output-batch.ts); the rest as the events the export shows.
+          if (f.flags === 0 && (f.type === Frame.Output || f.type === Frame.Stderr)) analyser.output(f.time / 1000, f.payload, f.offset, f.type === Frame.Output ? 0 : 1);
+          else view.push(f, emit);
+          return;
+        }
         const h = parseHeader(f);
         analyser = new CastAnalyser({ cols: fit(h.cols, 1000, 80), rows: fit(h.rows, 500, 24), kind: h.kind, command: h.command }, f.next, settings, onCommand);
       });
