@@ -47,9 +47,15 @@ export interface CapReached {
 
 export type Admission = { ok: true; release: () => void } | ({ ok: false } & CapReached);
 
-/** One connection's channels: its own cap, then its user's on this node. */
+/**
+ * One connection's channels: its own cap, then its user's on this node. When
+ * the connection goes, releaseAll() gives back what its channels still hold:
+ * ssh2 never emits 'close' on a session channel whose connection died (only on
+ * the client's CHANNEL_CLOSE), and the user's count outlives the connection.
+ */
 export class ChannelBudget {
   #open = 0;
+  readonly #held = new Set<() => void>();
 
   constructor(
     readonly max: number,
@@ -65,13 +71,18 @@ export class ChannelBudget {
     const user = this.users.take(userId);
     if (!user) return { ok: false, cap: 'user', open: this.users.open(userId), max: this.users.max };
     this.#open++;
-    return {
-      ok: true,
-      release: once(() => {
-        this.#open--;
-        user();
-      }),
-    };
+    const release = once(() => {
+      this.#held.delete(release);
+      this.#open--;
+      user();
+    });
+    this.#held.add(release);
+    return { ok: true, release };
+  }
+
+  /** The connection closed: every channel it had is given back. */
+  releaseAll(): void {
+    for (const release of [...this.#held]) release();
   }
 }
 

@@ -420,6 +420,7 @@ export class GatewayConnection implements ChannelHost {
     if (this.#phase.kind === 'closed') return;
     const end = this.#phase.kind === 'ending' ? this.#phase.end : DISCONNECTED;
     this.#auditRefusals();
+    this.#budget.releaseAll();
     this.#phase = { kind: 'closed', end };
     try {
       await this.#completeSession(end);
