@@ -186,6 +186,11 @@ describe('channels per connection and per user', () => {
       expect(second.refused.map((e) => e.err?.message)).toEqual(Array(12).fill(REFUSAL));
       await expect.poll(() => [...first.accepted, ...second.accepted].filter((e) => e.out === 'ready\n').length, { timeout: 30_000 }).toBe(40);
       expect((await refusalRows(seq)).map((e) => e.details)).toEqual([{ kind: 'session', cap: 'user', open: 40, max: 40 }]);
+      // The real OpenSSH client, on a third connection, prints the reason.
+      const third = await g.asAlice('alice@t1', ['echo must-not-run']);
+      expect(third.code).toBe(255);
+      expect(third.stdout.toString()).toBe('');
+      expect(third.stderr).toMatch(/open failed: resource shortage: too many channels open at once; close some and try again/);
 
       // The first connection goes away without closing its channels: they are given back.
       await end(a);
@@ -200,10 +205,11 @@ describe('channels per connection and per user', () => {
       await end(b);
     }
     await expect.poll(() => g.services.channels.open(g.alice.user.id)).toBe(0);
-    // Each connection: its first refusal; the second one's sum at its end (13 refusals: 12 by the user's cap, 1 by its own).
+    // Each refused connection: its first refusal (OpenSSH's one); the second one's sum at its end (13: 12 by the user's cap, 1 by its own).
     await expect
       .poll(async () => (await refusalRows(seq)).map((e) => e.details))
       .toEqual([
+        { kind: 'session', cap: 'user', open: 40, max: 40 },
         { kind: 'session', cap: 'user', open: 40, max: 40 },
         { refused: 13, byCap: { user: 12, connection: 1 }, byKind: { session: 13 }, maxPerConnection: 32, maxPerUser: 40 },
       ]);
@@ -218,7 +224,7 @@ describe('channels per connection and per user', () => {
         { name: 't2', host: '127.0.0.1', port: sshd.port, login: sshd.login, secret: { kind: 'key', secret: sshd.clientKey }, sensitivity: 'standard', hostKey: sshd.hostKey },
         SYSTEM,
       );
-      await g.services.grants.grant(g.alice.user, t2, {}, SYSTEM);
+      await g.services.grants.grant(g.alice.user, t2, { allowSftp: true }, SYSTEM);
     });
     afterAll(async () => {
       await sshd?.stop();
@@ -238,6 +244,10 @@ describe('channels per connection and per user', () => {
         const sessionId = liveSession('t2');
         expect(await recordingRows(sessionId)).toBe(2);
         expect(recordingFiles(sessionId)).toBe(2);
+        // SFTP the same: the target has no session left for the subsystem, and no recording is made for it.
+        const sftp = await new Promise<Error | undefined>((resolve) => c.sftp((err) => resolve(err)));
+        expect(sftp?.message).toBeTruthy();
+        expect(await recordingRows(sessionId)).toBe(2);
         await release([x, y]);
         expect([x.exit, y.exit]).toEqual([0, 0]);
         // Both of the target's sessions are free again: the next channel is accepted and recorded.
