@@ -111,6 +111,13 @@ const schema = z.strictObject({
       maxChannelsPerConnection: z.number().int().min(1).max(1000).default(32),
       /** The same over all of one user's connections on this node: twice one connection's by default. */
       maxChannelsPerUser: z.number().int().min(1).max(10_000).default(64),
+      /**
+       * SFTP file operations kept on one session row (and shown by the API and
+       * `airlock session show`); the ones after them are counted as omitted and
+       * stay in the recording and the log. Paths are kept to 1 KiB each
+       * (gateway/stored-path.ts), so a row stays near 2.5 MB at most.
+       */
+      maxStoredFileOps: z.number().int().min(1).max(100_000).default(1000),
       /** Roles that may open SSH sessions at all. */
       allowedRoles: z.array(z.enum(['engineer', 'approver', 'auditor', 'admin'])).default(['engineer', 'admin']),
       /** Probes a silent peer this often; drops it after keepaliveCountMax unanswered. */

@@ -53,7 +53,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const requests = new AccessRequests(db, audit, clock, scheduler, config.policy);
     const policy = new AccessPolicy(targets, grants, requests);
     const notifier = new Notifier({ config, logger, clock, scheduler, identity, audit });
-    const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
+    const sessions = new SessionRegistry(db, audit, clock, config.nodeName, config.ssh.maxStoredFileOps);
     const channels = new UserChannels(config.ssh.maxChannelsPerUser);
     const recordingKeys = new RecordingKeys(keys);
     await recordingKeys.init();
