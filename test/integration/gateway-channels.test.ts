@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import ssh2 from 'ssh2';
-import type { Client as Ssh2Client, ClientChannel, KeyboardInteractiveAuthMethod } from 'ssh2';
+import type { Client as Ssh2Client, ClientChannel } from 'ssh2';
 import { createLogger } from '../../core/logger.js';
 import type { Target } from '../../approvals/index.js';
-import { ALICE_PASSWORD, startGateway } from '../helpers/gateway.js';
+import { startGateway } from '../helpers/gateway.js';
 import type { GatewayHarness } from '../helpers/gateway.js';
+import { connectAlice, endConnection } from '../helpers/ssh2-login.js';
 import { startSshd } from '../helpers/sshd.js';
 import type { Sshd } from '../helpers/sshd.js';
 
@@ -35,30 +35,6 @@ function logCapture() {
     },
   });
   return { lines, logger: createLogger({ level: 'info', format: 'json', destination }) };
-}
-
-/** alice logged in with ssh2's client (password and code by their prompts), the host key pinned. */
-function connectAlice(g: GatewayHarness, dest = 'alice@t1'): Promise<Ssh2Client> {
-  const hostKey = Buffer.from(g.server.ssh.hostKey.publicKeyLine.split(' ')[1] as string, 'base64');
-  const code = g.totp(g.alice.totp.secret);
-  const kbd: KeyboardInteractiveAuthMethod = {
-    type: 'keyboard-interactive',
-    username: dest,
-    prompt: (_name, _instructions, _lang, prompts, finish) => finish(prompts.map((p) => (/assword/.test(p.prompt) ? ALICE_PASSWORD : code))),
-  };
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.once('ready', () => resolve(c));
-    c.once('error', reject);
-    c.connect({
-      host: '127.0.0.1',
-      port: g.server.sshAddress.port,
-      username: dest,
-      hostVerifier: (key: Buffer) => key.equals(hostKey),
-      authHandler: [kbd],
-      readyTimeout: 20_000,
-    });
-  });
 }
 
 interface Exec {
@@ -95,12 +71,6 @@ async function release(execs: Exec[]): Promise<void> {
   for (const e of execs) e.ch?.end();
   await Promise.all(execs.map((e) => e.closed));
 }
-
-const end = (c: Ssh2Client) =>
-  new Promise<void>((resolve) => {
-    c.once('close', () => resolve());
-    c.end();
-  });
 
 describe('channels per connection and per user', () => {
   let g: GatewayHarness;
@@ -161,7 +131,7 @@ describe('channels per connection and per user', () => {
       // For orientation in the test output, not asserted: the machine's load decides it.
       console.log(`1,000 channel opens answered and 32 targets ready in ${flooded} ms`);
     } finally {
-      await end(c);
+      await endConnection(c);
     }
     // At the end of the connection, one more row: the sum of all its refusals.
     await expect
@@ -193,7 +163,7 @@ describe('channels per connection and per user', () => {
       expect(third.stderr).toMatch(/open failed: resource shortage: too many channels open at once; close some and try again/);
 
       // The first connection goes away without closing its channels: they are given back.
-      await end(a);
+      await endConnection(a);
       await expect.poll(() => g.services.channels.open(g.alice.user.id)).toBe(8);
       const more = await flood(b, 25, 'echo ready; cat');
       // Now the second connection's own cap is the one reached: 8 + 24 = 32.
@@ -202,7 +172,7 @@ describe('channels per connection and per user', () => {
       await expect.poll(() => more.accepted.filter((e) => e.out === 'ready\n').length, { timeout: 30_000 }).toBe(24);
       await release([...second.accepted, ...more.accepted]);
     } finally {
-      await end(b);
+      await endConnection(b);
     }
     await expect.poll(() => g.services.channels.open(g.alice.user.id)).toBe(0);
     // Each refused connection: its first refusal (OpenSSH's one); the second one's sum at its end (13: 12 by the user's cap, 1 by its own).
@@ -256,7 +226,7 @@ describe('channels per connection and per user', () => {
         expect(again.out).toBe('again\n');
         expect(await recordingRows(sessionId)).toBe(3);
       } finally {
-        await end(c);
+        await endConnection(c);
       }
     }, 60_000);
   });
