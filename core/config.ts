@@ -102,8 +102,22 @@ const schema = z.strictObject({
       /** Live sessions on this node, and per user. */
       maxSessions: z.number().int().min(1).max(100_000).default(2000),
       maxSessionsPerUser: z.number().int().min(1).max(10_000).default(20),
-      /** Channels (sessions and forwards) one connection may have open at once; OpenSSH's sshd allows 10 sessions. */
+      /**
+       * Channels (sessions and forwards) one connection may have open at once;
+       * OpenSSH's sshd allows 10 sessions. One more is refused with an SSH
+       * channel-open failure (resource shortage), logged, and audited once per
+       * connection plus a sum at its end (gateway/channel-budget.ts).
+       */
       maxChannelsPerConnection: z.number().int().min(1).max(1000).default(32),
+      /** The same over all of one user's connections on this node: twice one connection's by default. */
+      maxChannelsPerUser: z.number().int().min(1).max(10_000).default(64),
+      /**
+       * SFTP file operations kept on one session row (and shown by the API and
+       * `airlock session show`); the ones after them are counted as omitted and
+       * stay in the recording and the log. Paths are kept to 1 KiB each
+       * (gateway/stored-path.ts), so a row stays near 2.5 MB at most.
+       */
+      maxStoredFileOps: z.number().int().min(1).max(100_000).default(1000),
       /** Roles that may open SSH sessions at all. */
       allowedRoles: z.array(z.enum(['engineer', 'approver', 'auditor', 'admin'])).default(['engineer', 'admin']),
       /** Probes a silent peer this often; drops it after keepaliveCountMax unanswered. */

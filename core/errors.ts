@@ -110,6 +110,8 @@ const CATALOGUE = {
   // Sessions through the gateway; our own reasons are for the engineer too.
   ERR_TARGET_REQUIRED: { status: 400 },
   ERR_SESSION_LIMIT: { status: 429 },
+  /** A channel open beyond ssh.maxChannelsPerConnection or ssh.maxChannelsPerUser. */
+  ERR_CHANNEL_LIMIT: { status: 429 },
   ERR_NODE_AT_CAPACITY: { status: 503, expose: true },
   ERR_RECORDING_UNAVAILABLE: { status: 503, expose: true },
   ERR_HOST_KEY_MISMATCH: { status: 502, expose: true },

@@ -33,7 +33,7 @@ export interface ChannelHost {
    * the channel is refused.
    */
   link(terminal?: Terminal): Promise<TargetLink>;
-  /** The recording of a channel; it exists before a single byte reaches the target. */
+  /** The recording of a channel, made once the target accepted it and before a byte passes between the two. */
   record(link: TargetLink, kind: 'terminal' | 'exec' | 'sftp', pty: PseudoTtyInfo | undefined, command?: string): Promise<LiveRecording>;
   finishRecording(rec: LiveRecording): void;
   /** A channel of the engineer's that notices and termination reach. */

@@ -2,9 +2,9 @@ import type { PseudoTtyInfo } from 'ssh2';
 
 /**
  * The bounds on what an engineer's client may ask of a channel (RFC 4254 §6):
- * terminal names and sizes, environment variables, exec command lines, and how
- * many channels one connection keeps open. Checked at the door; what passes is
- * forwarded to the target as it is.
+ * terminal names and sizes, environment variables, exec command lines. Checked
+ * at the door; what passes is forwarded to the target as it is. How many
+ * channels may be open at once is gateway/channel-budget.ts.
  */
 
 /** Variables passed on to the target; everything else is refused (like sshd's AcceptEnv). */
@@ -33,31 +33,4 @@ export function acceptsEnv(env: Record<string, string>, key: string, value: stri
 /** Signal names as RFC 4254 §6.10 sends them ("INT", "TERM"), without "SIG". */
 export function validSignal(name: string): boolean {
   return /^[A-Z0-9]{1,16}$/.test(name);
-}
-
-/**
- * Channels open on one connection (sessions and forwards together). OpenSSH's
- * sshd allows 10 sessions per connection (MaxSessions); a cap keeps one client
- * from opening thousands of channels, each with a recording.
- */
-export class ChannelBudget {
-  #open = 0;
-
-  constructor(readonly max: number) {}
-
-  get open(): number {
-    return this.#open;
-  }
-
-  /** Takes one; false when the cap is reached. The returned release is idempotent. */
-  take(): (() => void) | undefined {
-    if (this.#open >= this.max) return undefined;
-    this.#open++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#open--;
-    };
-  }
 }

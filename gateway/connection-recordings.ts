@@ -5,9 +5,9 @@ import type { LiveRecording, Recordings } from '../recordings/index.js';
 import type { TargetLink } from './target-link.js';
 
 /**
- * The recordings of one connection's channels: each starts before a byte of
- * its channel reaches the target, gateway events are marked in all of them,
- * and all are sealed when the connection closes. A recording that cannot be
+ * The recordings of one connection's channels: each starts once the target
+ * accepted its channel, before a byte passes either way; gateway events are
+ * marked in all of them, and all are sealed when the connection closes. A recording that cannot be
  * written ends the whole connection (fail closed: `onFailed`).
  */
 export class ConnectionRecordings {

@@ -2,7 +2,8 @@ import type { AcceptConnection, Connection, RejectConnection, ServerChannel, Ses
 import { AirlockError, inertText, toAirlockError } from '../core/index.js';
 import type { LiveRecording } from '../recordings/index.js';
 import type { ChannelHost, Terminal } from './channel-host.js';
-import { ChannelBudget } from './channel-limits.js';
+import { ChannelBudget, ChannelRefusals } from './channel-budget.js';
+import type { Admission, ChannelKind } from './channel-budget.js';
 import { ConnectionRecordings } from './connection-recordings.js';
 import { hangUp } from './hang-up.js';
 import { breakGlass } from './break-glass.js';
@@ -16,7 +17,8 @@ import { acceptSession } from './session-channel.js';
 import type { ChannelRecord, LiveSession } from './sessions.js';
 import { SshAuth, wantsFreshCode } from './ssh-auth.js';
 import type { Authenticated } from './ssh-auth.js';
-import { sshLine } from './ssh-errors.js';
+import { sshLine, sshMessage } from './ssh-errors.js';
+import { OPEN_FAILURE, rejectChannel } from './ssh2-patches.js';
 import { openTargetLink } from './target-link.js';
 import type { ApprovalNeeded, LinkResult, TargetLink } from './target-link.js';
 
@@ -57,6 +59,7 @@ export class GatewayConnection implements ChannelHost {
   readonly #auth: SshAuth;
   readonly #forwarding: Forwarding;
   readonly #budget: ChannelBudget;
+  readonly #refusals = new ChannelRefusals();
   readonly #channels = new Set<ServerChannel>();
   readonly #recordings: ConnectionRecordings;
   readonly #relays = new Set<RelayControl>();
@@ -75,8 +78,8 @@ export class GatewayConnection implements ChannelHost {
   ) {
     this.guard = new Guard(deps, () => ({ source, user: this.#who()?.user.name }), (reason) => this.#failed(reason));
     this.#auth = new SshAuth(deps, conn, source, this.guard, (who) => this.#accepted(who));
-    this.#forwarding = new Forwarding(this, conn);
-    this.#budget = new ChannelBudget(deps.config.ssh.maxChannelsPerConnection);
+    this.#forwarding = new Forwarding(this, conn, (kind) => this.#admit(kind));
+    this.#budget = new ChannelBudget(deps.config.ssh.maxChannelsPerConnection, deps.channels);
     this.#recordings = new ConnectionRecordings(deps, source, () => this.terminate('could not write the recording of this session, so the session was ended', 'failed'));
     const g = this.guard;
     conn.on('authentication', g.wrap('authentication', (ctx) => this.#auth.handle(ctx)));
@@ -240,22 +243,71 @@ export class GatewayConnection implements ChannelHost {
 
   #session(accept: AcceptConnection<Session>, reject: RejectConnection): void {
     if (this.#ending()) return reject();
-    const release = this.#budget.take();
-    if (!release) {
-      reject();
-      return this.refused('channel-limit', { open: this.#budget.open, max: this.#budget.max });
-    }
-    acceptSession(this, accept, release);
+    const release = this.#admitOrRefuse('session', reject);
+    if (release) acceptSession(this, accept, release);
   }
 
   #tcpip(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo): Promise<void> | void {
     if (this.#ending()) return reject();
-    const release = this.#budget.take();
-    if (!release) {
-      reject();
-      return this.refused('channel-limit', { open: this.#budget.open, max: this.#budget.max });
+    const release = this.#admitOrRefuse('direct-tcpip', reject);
+    if (release) return this.#forwarding.directTcpip(accept, reject, info, release);
+  }
+
+  /** A channel the engineer opens: admitted, or refused with an SSH channel-open failure (RFC 4254 §5.1). */
+  #admitOrRefuse(kind: ChannelKind, reject: RejectConnection): (() => void) | undefined {
+    const release = this.#admit(kind);
+    if (release) return release;
+    // The engineer reads the general reason; which cap, and the numbers, are in the log and the audit.
+    const error = new AirlockError('ERR_CHANNEL_LIMIT', 'too many channels open at once; close some and try again');
+    rejectChannel(this.conn, reject, OPEN_FAILURE.resourceShortage, sshMessage(error));
+    return undefined;
+  }
+
+  /** Takes a channel from this connection's budget and its user's; a refusal is tallied, logged and (the first) audited. */
+  #admit(kind: ChannelKind): (() => void) | undefined {
+    const who = this.#who();
+    if (!who) return undefined; // ssh2 opens no channel before authentication; never admit one without a user
+    const admission: Admission = this.#budget.take(who.user.id);
+    if (admission.ok) return admission.release;
+    const { cap, open, max } = admission;
+    const first = this.#refusals.add(kind, admission);
+    const facts = { source: this.source, user: who.user.name, kind, cap, open, max };
+    if (!first) {
+      this.deps.logger.debug(facts, 'channel refused: too many open');
+      return undefined;
     }
-    return this.#forwarding.directTcpip(accept, reject, info, release);
+    this.deps.logger.warn(facts, 'channel refused: too many open (further refusals on this connection are summed at its end)');
+    this.guard.audit({
+      action: 'session.channel.refused',
+      outcome: 'failure',
+      actor: who.user.name,
+      target: this.#auditTarget(),
+      source: this.source,
+      details: { kind, cap, open, max },
+    });
+    return undefined;
+  }
+
+  /** At the end of a connection that was refused channels more than once: one row with the sum. */
+  #auditRefusals(): void {
+    if (this.#refusals.count === 0) return;
+    const summary = this.#refusals.summary();
+    const user = this.#who()?.user.name;
+    this.deps.logger.warn({ source: this.source, user, ...summary }, 'channels refused on this connection: too many open');
+    if (this.#refusals.count < 2) return; // the first was audited when it happened
+    this.guard.audit({
+      action: 'session.channel.refused',
+      outcome: 'failure',
+      actor: user,
+      target: this.#auditTarget(),
+      source: this.source,
+      details: { ...summary, maxPerConnection: this.#budget.max, maxPerUser: this.deps.channels.max },
+    });
+  }
+
+  #auditTarget(): string | undefined {
+    const spec = this.#who()?.spec;
+    return spec?.target ? `${spec.target}:${spec.login ?? '-'}` : undefined;
   }
 
   record(link: TargetLink, kind: 'terminal' | 'exec' | 'sftp', pty: { cols: number; rows: number; term: string } | undefined, command?: string): Promise<LiveRecording> {
@@ -294,12 +346,11 @@ export class GatewayConnection implements ChannelHost {
   }
 
   refused(kind: string, details: Record<string, unknown>): void {
-    const spec = this.#who()?.spec;
     this.guard.audit({
       action: 'session.forward.refused',
       outcome: 'failure',
       actor: this.#who()?.user.name,
-      target: spec?.target ? `${spec.target}:${spec.login ?? '-'}` : undefined,
+      target: this.#auditTarget(),
       source: this.source,
       details: { kind, ...details },
     });
@@ -368,6 +419,8 @@ export class GatewayConnection implements ChannelHost {
   async #onClose(): Promise<void> {
     if (this.#phase.kind === 'closed') return;
     const end = this.#phase.kind === 'ending' ? this.#phase.end : DISCONNECTED;
+    this.#auditRefusals();
+    this.#budget.releaseAll();
     this.#phase = { kind: 'closed', end };
     try {
       await this.#completeSession(end);

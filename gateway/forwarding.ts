@@ -1,5 +1,6 @@
 import type { AcceptConnection, Connection, RejectConnection, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import { AirlockError } from '../core/index.js';
+import type { ChannelKind } from './channel-budget.js';
 import type { ChannelHost } from './channel-host.js';
 import { relayTcp } from './relay.js';
 import { sshMessage } from './ssh-errors.js';
@@ -22,6 +23,8 @@ export class Forwarding {
   constructor(
     private readonly host: ChannelHost,
     private readonly conn: Connection,
+    /** A channel from the connection's budget (gateway/channel-budget.ts): its release, or undefined when full. */
+    private readonly admit: (kind: ChannelKind) => (() => void) | undefined,
   ) {}
 
   /** ssh -L / -W: a channel to a destination, opened from the target. */
@@ -102,13 +105,20 @@ export class Forwarding {
     link.client.on(
       'tcp connection',
       this.host.guard.wrap('forwarded-tcpip', (details, acceptT, rejectT) => {
+        // These count against the engineer's channels too; a full budget refuses the target's side.
+        const release = this.admit('forwarded-tcpip');
+        if (!release) return rejectT();
         this.conn.forwardOut(
           details.destIP,
           details.destPort,
           details.srcIP,
           details.srcPort,
           this.host.guard.wrap('forwarded-tcpip open', (err: Error | undefined, ch) => {
-            if (err) return rejectT();
+            if (err) {
+              release();
+              return rejectT();
+            }
+            ch.once('close', release);
             relayTcp(ch, acceptT(), (toEngineer, toTarget) => {
               link.session.bytesOut += toEngineer;
               link.session.bytesIn += toTarget;

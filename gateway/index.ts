@@ -3,6 +3,7 @@ export type { SshGatewayAddress } from './ssh-server.js';
 export { loadOrCreateHostKey } from './host-key.js';
 export type { HostKey } from './host-key.js';
 export { SessionRegistry } from './sessions.js';
+export { UserChannels } from './channel-budget.js';
 export { listSessionRows } from './sessions.js';
 export type { LiveSession, SessionStatus, FileOp, ChannelRecord, SessionRow, SessionControl } from './sessions.js';
 export type { GatewayDeps } from './deps.js';

@@ -34,6 +34,8 @@ export interface RelayHooks {
   record?: RecordTap;
   /** In the engineer→target path after the recorder: may hold or drop bytes (gateway/file-transfer.ts). */
   stdinFilter?: Transform;
+  /** The target channel was held before the relay (holdChannel): what it saw meanwhile. */
+  held?: HeldChannel;
 }
 
 export interface RecordTap {
@@ -92,6 +94,43 @@ function pump(src: Readable, dst: Writable, o: { observe?: (data: Buffer) => voi
 
 export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean; message: string };
 
+/** ssh2's 'exit' event arguments as one value. */
+function exitInfo(code: number | null, signal?: string, coreDumped?: boolean, message?: string): ExitInfo {
+  return code !== null && code !== undefined ? { code } : { signal: signal ?? 'KILL', coreDumped: Boolean(coreDumped), message: message ?? '' };
+}
+
+/**
+ * A target channel accepted but not relayed yet: its recording is being made.
+ * Its output waits in the channel meanwhile, bounded by the SSH window (ssh2
+ * opens the window again only as the stream is read), and ssh2 emits its close
+ * only once that output has been read; but an exit status would be lost, and
+ * an error would throw, with nobody listening. Both are kept here for the relay.
+ */
+export interface HeldChannel {
+  readonly exit: ExitInfo | undefined;
+  /** Stops holding (the relay took over, or the channel is being closed). */
+  release(): void;
+}
+
+export function holdChannel(target: ClientChannel): HeldChannel {
+  let exit: ExitInfo | undefined;
+  const onExit = (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
+    exit = exitInfo(code, signal, coreDumped, message);
+  };
+  const onError = () => {};
+  target.on('exit', onExit);
+  target.on('error', onError);
+  return {
+    get exit() {
+      return exit;
+    },
+    release() {
+      target.off('exit', onExit);
+      target.off('error', onError);
+    },
+  };
+}
+
 /** Stops the target's output from reaching the engineer (before a termination notice). */
 export interface RelayControl {
   stop(): void;
@@ -101,6 +140,13 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   let exit: ExitInfo | undefined;
   let closed = false;
   patchStderrOf(client);
+  const exited = (e: ExitInfo) => {
+    if (exit) return;
+    exit = e;
+    hooks.onExit?.(e);
+  };
+  const early = hooks.held?.exit;
+  hooks.held?.release();
 
   if (hooks.onInput) client.on('data', hooks.onInput);
   if (hooks.onOutput) target.on('data', hooks.onOutput);
@@ -116,10 +162,9 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
   const inp = pump(client, filter ?? target, { ...(rec ? { observe: (d: Buffer) => rec.input(d) } : {}), gate: rec, end: true });
   if (filter) filter.pipe(target);
 
-  target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
-    exit = code !== null && code !== undefined ? { code } : { signal: signal ?? 'KILL', coreDumped: Boolean(coreDumped), message: message ?? '' };
-    hooks.onExit?.(exit);
-  });
+  target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => exited(exitInfo(code, signal, coreDumped, message)));
+  // An exit status that came while the channel was held follows the output held with it, as it did on the wire.
+  if (early) void Promise.all([ended(stdout), ended(stderr)]).then(() => exited(early));
 
   const finish = () => {
     if (closed) return;
@@ -131,6 +176,7 @@ export function relayChannel(client: ServerChannel, target: ClientChannel, hooks
     void (async () => {
       // All output the target sent must reach the engineer before exit and close.
       await Promise.all([ended(stdout), ended(stderr)]);
+      if (early) exited(early);
       await Promise.all([flushed(client), flushed(client.stderr)]);
       if (client.writable) {
         if (exit && 'code' in exit) client.exit(exit.code);

@@ -17,10 +17,16 @@ export interface ChannelRecord {
   detail?: string;
 }
 
+/** One SFTP file operation on the session row; paths as gateway/stored-path.ts keeps them. */
 export interface FileOp {
   op: string;
   path: string;
+  /** Set when `path` was cut: the full path's length in bytes and SHA-256. */
+  pathLength?: number;
+  pathSha256?: string;
   path2?: string;
+  path2Length?: number;
+  path2Sha256?: string;
   bytes?: number;
   sha256?: string;
   ok?: boolean;
@@ -60,7 +66,10 @@ export interface LiveSession extends SessionInfo {
   bytesIn: number;
   bytesOut: number;
   channels: ChannelRecord[];
+  /** The first ssh.maxStoredFileOps file operations … */
   fileOps: FileOp[];
+  /** … and how many came after them (not on the row; in the recording and the log). */
+  fileOpsOmitted: number;
   /** Ends the session from outside: message to the engineer, then disconnect. */
   terminate(reason: string): void;
   /** Writes a line to the engineer's terminal(s). */
@@ -68,8 +77,6 @@ export interface LiveSession extends SessionInfo {
   /** Expiry warnings already given (ms before expiry). */
   warned: Set<number>;
 }
-
-const MAX_FILE_OPS = 10_000;
 
 export class SessionRegistry {
   readonly #live = new Map<string, LiveSession>();
@@ -79,6 +86,8 @@ export class SessionRegistry {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     readonly node: string,
+    /** File operations one session row keeps (ssh.maxStoredFileOps); the rest are counted. */
+    private readonly maxFileOps = 1000,
   ) {}
 
   async start(info: SessionInfo, control: SessionControl): Promise<LiveSession> {
@@ -90,6 +99,7 @@ export class SessionRegistry {
       bytesOut: 0,
       channels: [],
       fileOps: [],
+      fileOpsOmitted: 0,
       terminate: (reason) => control.terminate(reason),
       notify: (message) => control.notify(message),
       warned: new Set(),
@@ -114,7 +124,8 @@ export class SessionRegistry {
   }
 
   addFileOp(session: LiveSession, op: Omit<FileOp, 'at'>): void {
-    if (session.fileOps.length < MAX_FILE_OPS) session.fileOps.push({ ...op, at: this.clock.now().toISOString() });
+    if (session.fileOps.length < this.maxFileOps) session.fileOps.push({ ...op, at: this.clock.now().toISOString() });
+    else session.fileOpsOmitted++;
   }
 
   async finish(
@@ -126,7 +137,7 @@ export class SessionRegistry {
     await this.db.transaction(async (tx) => {
       await tx.query(
         `UPDATE sessions SET ended_at = $2, status = $3, end_reason = $4, exit_code = $5, exit_signal = $6,
-           bytes_in = $7, bytes_out = $8, channels = $9, file_ops = $10 WHERE id = $1`,
+           bytes_in = $7, bytes_out = $8, channels = $9, file_ops = $10, file_ops_omitted = $11 WHERE id = $1`,
         [
           session.id,
           endedAt,
@@ -138,6 +149,7 @@ export class SessionRegistry {
           session.bytesOut,
           JSON.stringify(session.channels),
           JSON.stringify(session.fileOps),
+          session.fileOpsOmitted,
         ],
       );
       await this.audit.append(tx, {
@@ -155,7 +167,8 @@ export class SessionRegistry {
           bytesIn: session.bytesIn,
           bytesOut: session.bytesOut,
           durationMs: endedAt.getTime() - session.startedAt.getTime(),
-          fileOps: session.fileOps.length,
+          fileOps: session.fileOps.length + session.fileOpsOmitted,
+          fileOpsOmitted: session.fileOpsOmitted,
         },
       });
     });
@@ -230,6 +243,8 @@ export interface SessionRow {
   bytesOut: number;
   channels: ChannelRecord[];
   fileOps: FileOp[];
+  /** File operations after the ones in fileOps, not kept on the row (in the recording and the log). */
+  fileOpsOmitted: number;
   /** The break-glass request the session ran under, if any. */
   requestId: string | null;
 }
@@ -251,6 +266,7 @@ interface DbSessionRow {
   bytes_out: number;
   channels: ChannelRecord[];
   file_ops: FileOp[];
+  file_ops_omitted: number;
   request_id: string | null;
 }
 
@@ -271,6 +287,7 @@ const toRow = (r: DbSessionRow): SessionRow => ({
   bytesOut: r.bytes_out,
   channels: r.channels,
   fileOps: r.file_ops,
+  fileOpsOmitted: r.file_ops_omitted,
   requestId: r.request_id,
 });
 

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { WireReader } from '../identity/index.js';
+import { storedPath } from './stored-path.js';
+import type { StoredPath } from './stored-path.js';
 
 /**
  * Watches an SFTP (v3, draft-ietf-secsh-filexfer-02) conversation passing through
@@ -10,12 +12,18 @@ import { WireReader } from '../identity/index.js';
  * claimed), removes, renames, mkdir/rmdir, setstat, symlinks, and whether the
  * server said OK. It only reads copies of the bytes; the relay
  * never waits for it. A packet it cannot parse stops observation (reported once),
- * never the transfer.
+ * never the transfer. Paths are reported as airlock keeps them (stored-path.ts):
+ * a long one cut, with its full length and SHA-256; the relay passes it whole.
  */
 export interface FileOperation {
   op: 'read' | 'write' | 'remove' | 'rename' | 'mkdir' | 'rmdir' | 'setstat' | 'symlink' | 'open-failed';
   path: string;
+  /** A path longer than MAX_STORED_PATH: its full length in bytes and SHA-256; `path` is its beginning and "…". */
+  pathLength?: number;
+  pathSha256?: string;
   path2?: string;
+  path2Length?: number;
+  path2Sha256?: string;
   bytes?: number;
   /** SHA-256 of the bytes transferred, for files moved front to back. */
   sha256?: string;
@@ -74,7 +82,7 @@ class PacketSplitter {
 }
 
 interface OpenFile {
-  path: string;
+  path: StoredPath;
   mode: number;
   read: number;
   written: number;
@@ -84,8 +92,8 @@ interface OpenFile {
 }
 
 type Pending =
-  | { kind: 'open'; path: string; mode: number }
-  | { kind: 'simple'; op: FileOperation['op']; path: string; path2?: string }
+  | { kind: 'open'; path: StoredPath; mode: number }
+  | { kind: 'simple'; op: FileOperation['op']; path: StoredPath; path2?: StoredPath }
   | { kind: 'read'; handle: string; offset: bigint }
   | { kind: 'close'; handle: string };
 
@@ -137,7 +145,7 @@ export class SftpObserver {
     const id = r.uint32();
     switch (type) {
       case T.OPEN: {
-        const path = r.string();
+        const path = pathOf(r);
         this.#pending.set(id, { kind: 'open', path, mode: r.uint32() });
         break;
       }
@@ -161,32 +169,32 @@ export class SftpObserver {
         break;
       }
       case T.REMOVE:
-        this.#pending.set(id, { kind: 'simple', op: 'remove', path: r.string() });
+        this.#pending.set(id, { kind: 'simple', op: 'remove', path: pathOf(r) });
         break;
       case T.MKDIR:
-        this.#pending.set(id, { kind: 'simple', op: 'mkdir', path: r.string() });
+        this.#pending.set(id, { kind: 'simple', op: 'mkdir', path: pathOf(r) });
         break;
       case T.RMDIR:
-        this.#pending.set(id, { kind: 'simple', op: 'rmdir', path: r.string() });
+        this.#pending.set(id, { kind: 'simple', op: 'rmdir', path: pathOf(r) });
         break;
       case T.SETSTAT:
-        this.#pending.set(id, { kind: 'simple', op: 'setstat', path: r.string() });
+        this.#pending.set(id, { kind: 'simple', op: 'setstat', path: pathOf(r) });
         break;
       case T.RENAME: {
-        const from = r.string();
-        this.#pending.set(id, { kind: 'simple', op: 'rename', path: from, path2: r.string() });
+        const from = pathOf(r);
+        this.#pending.set(id, { kind: 'simple', op: 'rename', path: from, path2: pathOf(r) });
         break;
       }
       case T.SYMLINK: {
-        const a = r.string();
-        this.#pending.set(id, { kind: 'simple', op: 'symlink', path: a, path2: r.string() });
+        const a = pathOf(r);
+        this.#pending.set(id, { kind: 'simple', op: 'symlink', path: a, path2: pathOf(r) });
         break;
       }
       case T.EXTENDED: {
         const name = r.string();
         if (name === 'posix-rename@openssh.com') {
-          const from = r.string();
-          this.#pending.set(id, { kind: 'simple', op: 'rename', path: from, path2: r.string() });
+          const from = pathOf(r);
+          this.#pending.set(id, { kind: 'simple', op: 'rename', path: from, path2: pathOf(r) });
         }
         break;
       }
@@ -222,8 +230,8 @@ export class SftpObserver {
       }
     } else if (type === T.STATUS) {
       const ok = r.uint32() === 0;
-      if (pending.kind === 'open' && !ok) this.report({ op: 'open-failed', path: pending.path, ok: false });
-      if (pending.kind === 'simple') this.report({ op: pending.op, path: pending.path, ...(pending.path2 ? { path2: pending.path2 } : {}), ok });
+      if (pending.kind === 'open' && !ok) this.report({ op: 'open-failed', ...paths(pending.path), ok: false });
+      if (pending.kind === 'simple') this.report({ op: pending.op, ...paths(pending.path, pending.path2), ok });
       if (pending.kind === 'close') {
         const f = this.#handles.get(pending.handle);
         if (f) {
@@ -236,10 +244,24 @@ export class SftpObserver {
 
   #reportFile(f: OpenFile, ok: boolean): void {
     if (f.mode & FXF_WRITE || f.written > 0) {
-      this.report({ op: 'write', path: f.path, bytes: f.written, ...(f.writeHash ? { sha256: f.writeHash.digest('hex') } : {}), ok });
+      this.report({ op: 'write', ...paths(f.path), bytes: f.written, ...(f.writeHash ? { sha256: f.writeHash.digest('hex') } : {}), ok });
     }
     if ((f.mode & FXF_READ && !(f.mode & FXF_WRITE)) || f.read > 0) {
-      this.report({ op: 'read', path: f.path, bytes: f.read, ...(f.readHash ? { sha256: f.readHash.digest('hex') } : {}), ok });
+      this.report({ op: 'read', ...paths(f.path), bytes: f.read, ...(f.readHash ? { sha256: f.readHash.digest('hex') } : {}), ok });
     }
   }
+}
+
+/** A path field of a request, read as bytes and kept as airlock stores it. */
+function pathOf(r: WireReader): StoredPath {
+  return storedPath(r.bytes());
+}
+
+/** The path fields of an operation, with the length and hash of a path that was cut. */
+function paths(p: StoredPath, p2?: StoredPath): Pick<FileOperation, 'path' | 'pathLength' | 'pathSha256' | 'path2' | 'path2Length' | 'path2Sha256'> {
+  return {
+    path: p.path,
+    ...(p.length !== undefined ? { pathLength: p.length, pathSha256: p.sha256 as string } : {}),
+    ...(p2 ? { path2: p2.path, ...(p2.length !== undefined ? { path2Length: p2.length, path2Sha256: p2.sha256 as string } : {}) } : {}),
+  };
 }

@@ -72,7 +72,7 @@ interface OpenFailing {
 }
 
 /** RFC 4254 §5.1 reason codes. */
-export const OPEN_FAILURE = { prohibited: 1, connectFailed: 2 } as const;
+export const OPEN_FAILURE = { prohibited: 1, connectFailed: 2, resourceShortage: 4 } as const;
 
 /**
  * Refuses a channel open with a reason and a description the client prints.

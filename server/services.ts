@@ -4,7 +4,7 @@ import type { GatewayDeps } from '../gateway/index.js';
 import type { WebDeps } from '../web/index.js';
 import { Identity } from '../identity/index.js';
 import { AccessPolicy, AccessRequests, Grants, Notifier, Targets } from '../approvals/index.js';
-import { SessionRegistry } from '../gateway/index.js';
+import { SessionRegistry, UserChannels } from '../gateway/index.js';
 import { Analyses, FileRecordingStore, RecordingKeys, Recordings } from '../recordings/index.js';
 import { join } from 'node:path';
 
@@ -53,7 +53,8 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const requests = new AccessRequests(db, audit, clock, scheduler, config.policy);
     const policy = new AccessPolicy(targets, grants, requests);
     const notifier = new Notifier({ config, logger, clock, scheduler, identity, audit });
-    const sessions = new SessionRegistry(db, audit, clock, config.nodeName);
+    const sessions = new SessionRegistry(db, audit, clock, config.nodeName, config.ssh.maxStoredFileOps);
+    const channels = new UserChannels(config.ssh.maxChannelsPerUser);
     const recordingKeys = new RecordingKeys(keys);
     await recordingKeys.init();
     const store = new FileRecordingStore(config.recordings.dir ?? join(config.dataDir, 'recordings'));
@@ -84,6 +85,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       requests,
       notifier,
       sessions,
+      channels,
       recordings,
       recordingKeys,
       analyses,

@@ -30,3 +30,40 @@ export function accessLines(access: AccessJson | null | undefined): string[] {
 export function fieldLines(fields: Array<[string, unknown]>): string[] {
   return fields.map(([k, v]) => `${(k + ':').padEnd(16)} ${v === null || v === undefined ? '-' : inertText(typeof v === 'object' ? JSON.stringify(v) : String(v), { max: 2000 })}`);
 }
+
+/** A file operation as the API gives it (gateway/sessions.ts FileOp). */
+export interface FileOpJson {
+  op: string;
+  path: string;
+  pathLength?: number;
+  pathSha256?: string;
+  path2?: string;
+  path2Length?: number;
+  path2Sha256?: string;
+  bytes?: number;
+  sha256?: string;
+  ok?: boolean;
+  at: string;
+}
+
+/**
+ * The file operations of "session show", and how many more the session had
+ * than its row keeps. A path airlock cut (it ends in "…") is shown with its
+ * full length and SHA-256, which is what still identifies it.
+ */
+export function fileOpLines(ops: FileOpJson[], omitted: number): string[] {
+  if (ops.length === 0 && omitted === 0) return [];
+  const path = (p: string, length?: number, sha256?: string) =>
+    inertText(p, { max: 300 }) + (length !== undefined ? ` (path cut: ${length} bytes, sha256 ${sha256 ?? '?'})` : '');
+  return [
+    'file operations:',
+    ...ops.map(
+      (f) =>
+        `  ${f.at}  ${f.op}${f.ok === false ? ' (failed)' : ''} ${path(f.path, f.pathLength, f.pathSha256)}` +
+        (f.path2 !== undefined ? ` -> ${path(f.path2, f.path2Length, f.path2Sha256)}` : '') +
+        (f.bytes !== undefined ? ` (${f.bytes} bytes)` : '') +
+        (f.sha256 ? ` sha256 ${f.sha256}` : ''),
+    ),
+    ...(omitted > 0 ? [`  … and ${omitted} more file operation${omitted === 1 ? '' : 's'}, omitted from the session record (they are in its recording)`] : []),
+  ];
+}

@@ -1,8 +1,8 @@
 import type { VerbContext } from '../context.js';
 import { inertText } from '../../core/index.js';
 import { EXIT, table } from '../output.js';
-import { accessLines, fieldLines } from './access-text.js';
-import type { AccessJson } from './access-text.js';
+import { accessLines, fieldLines, fileOpLines } from './access-text.js';
+import type { AccessJson, FileOpJson } from './access-text.js';
 
 interface Grant {
   id: string;
@@ -104,7 +104,9 @@ interface SessionDetail extends SessionRow {
   endReason: string | null;
   exitSignal: string | null;
   channels: Array<{ kind: string; at: string; command?: string; detail?: string }>;
-  fileOps: Array<{ op: string; path: string; bytes?: number; sha256?: string; at: string }>;
+  fileOps: FileOpJson[];
+  /** Absent from servers older than the cap. */
+  fileOpsOmitted?: number;
   access: AccessJson | null;
 }
 
@@ -127,7 +129,7 @@ export async function sessionShow(ctx: VerbContext, id: string): Promise<number>
       ...accessLines(s.access),
       `channels:        ${s.channels.length === 0 ? 'none' : ''}`,
       ...s.channels.map((c) => `  ${c.at}  ${c.kind}${c.command !== undefined ? `: ${inertText(c.command, { max: 200 })}` : c.detail ? ` ${inertText(c.detail, { max: 200 })}` : ''}`),
-      ...(s.fileOps.length ? ['file operations:', ...s.fileOps.map((f) => `  ${f.at}  ${f.op} ${inertText(f.path, { max: 300 })}${f.bytes !== undefined ? ` (${f.bytes} bytes)` : ''}${f.sha256 ? ` sha256 ${f.sha256}` : ''}`)] : []),
+      ...fileOpLines(s.fileOps, s.fileOpsOmitted ?? 0),
     ].join('\n'),
   );
   return EXIT.ok;

@@ -4,6 +4,7 @@ import type { RunningServer } from '../../server/server.js';
 import type { Target } from '../../approvals/index.js';
 import type { Enrolment } from '../../identity/index.js';
 import { OffsetClock } from './clock.js';
+import type { Logger } from '../../core/logger.js';
 import type { Engine } from './db.js';
 import { openTestServices } from './services.js';
 import type { TestServices } from './services.js';
@@ -35,10 +36,15 @@ export const ALICE_PASSWORD = 'alice-correct-horse-1';
 
 export async function startGateway(
   engine: Engine,
-  options: { grant?: { allowSftp?: boolean; allowForwarding?: boolean; logins?: string[] }; overrides?: Record<string, unknown> } = {},
+  options: {
+    grant?: { allowSftp?: boolean; allowForwarding?: boolean; logins?: string[] };
+    overrides?: Record<string, unknown>;
+    /** Where airlock logs (a test that reads its log lines); silent otherwise. */
+    logger?: Logger;
+  } = {},
 ): Promise<GatewayHarness> {
   const clock = new OffsetClock();
-  const services = await openTestServices(engine, { clock, overrides: { 'ssh.listen': '127.0.0.1:0', ...options.overrides } });
+  const services = await openTestServices(engine, { clock, overrides: { 'ssh.listen': '127.0.0.1:0', ...options.overrides }, ...(options.logger ? { logger: options.logger } : {}) });
   const sshd = await startSshd();
   const server = await startServer(services);
   const system = { name: 'test-admin' };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ManualClock } from '../../core/clock.js';
 import type { Clock, Scheduler } from '../../core/clock.js';
+import type { Logger } from '../../core/logger.js';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { openServices } from '../../server/services.js';
@@ -23,7 +24,7 @@ export interface TestServices extends Services {
  */
 export async function openTestServices(
   engine: Engine,
-  options: { clock?: Clock; scheduler?: Scheduler; overrides?: Record<string, unknown> } = {},
+  options: { clock?: Clock; scheduler?: Scheduler; overrides?: Record<string, unknown>; logger?: Logger } = {},
 ): Promise<TestServices> {
   const dataDir = mkdtempSync(join(tmpdir(), 'airlock-test-'));
   const config = loadConfig({
@@ -31,7 +32,7 @@ export async function openTestServices(
     overrides: { dataDir, masterKey: randomBytes(32).toString('base64'), 'web.listen': '127.0.0.1:0', 'log.level': 'silent', ...options.overrides },
   });
   const tdb = await openTestDb(engine);
-  const services = await openServices({ config, logger: silentLogger(), clock: options.clock ?? new ManualClock(), scheduler: options.scheduler, db: tdb.db });
+  const services = await openServices({ config, logger: options.logger ?? silentLogger(), clock: options.clock ?? new ManualClock(), scheduler: options.scheduler, db: tdb.db });
   return {
     ...services,
     dataDir,

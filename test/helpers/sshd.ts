@@ -58,7 +58,8 @@ export async function startSshd(options: { extraConfig?: string; hostKeyType?: s
   writeFileSync(join(dir, 'authorized_keys'), client.publicKey + '\n', { mode: 0o644 });
   const server = await startLoopbackSshd({
     dir,
-    extraConfig: ['AcceptEnv LANG LC_*', 'LogLevel VERBOSE', 'MaxStartups 200', 'MaxSessions 100', ...(options.extraConfig ? [options.extraConfig] : [])],
+    // The caller's lines first: sshd keeps the first value of a keyword, so they win over these (no Match blocks).
+    extraConfig: [...(options.extraConfig ? [options.extraConfig] : []), 'AcceptEnv LANG LC_*', 'LogLevel VERBOSE', 'MaxStartups 200', 'MaxSessions 100'],
   });
   const hostKeyLine = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   return {
