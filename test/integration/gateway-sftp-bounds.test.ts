@@ -9,6 +9,7 @@ import { createLogger } from '../../core/logger.js';
 import { MAX_STORED_PATH } from '../../gateway/stored-path.js';
 import { Frame } from '../../recordings/frame-format.js';
 import { runCli } from '../helpers/cli.js';
+import { engines } from '../helpers/db.js';
 import { framesOf } from '../helpers/frames.js';
 import { startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
@@ -47,7 +48,7 @@ function sftpOf(c: Awaited<ReturnType<typeof connectAlice>>): Promise<SFTPWrappe
 const settle = (start: (cb: (err?: Error | null) => void) => void) =>
   new Promise<boolean>((resolve) => start((err) => resolve(!err)));
 
-describe('SFTP records are bounded', () => {
+describe.each(engines)('SFTP records are bounded on %s', (engine) => {
   let g: GatewayHarness;
   let remote: string;
   const logged: string[] = [];
@@ -58,7 +59,7 @@ describe('SFTP records are bounded', () => {
         done();
       },
     });
-    g = await startGateway('pglite', {
+    g = await startGateway(engine, {
       grant: { allowSftp: true },
       overrides: { 'ssh.maxStoredFileOps': STORED_MAX },
       logger: createLogger({ level: 'info', format: 'json', destination }),
