@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FileOperation } from './sftp-observer.js';
 import type { AuditLog, Clock, Db } from '../core/index.js';
 
 /**
@@ -17,21 +18,12 @@ export interface ChannelRecord {
   detail?: string;
 }
 
-/** One SFTP file operation on the session row; paths as gateway/stored-path.ts keeps them. */
-export interface FileOp {
-  op: string;
-  path: string;
-  /** Set when `path` was cut: the full path's length in bytes and SHA-256. */
-  pathLength?: number;
-  pathSha256?: string;
-  path2?: string;
-  path2Length?: number;
-  path2Sha256?: string;
-  bytes?: number;
-  sha256?: string;
-  ok?: boolean;
-  at: string;
-}
+/**
+ * One SFTP file operation on the session row (sftp-observer.ts's, with its
+ * time); paths as gateway/stored-path.ts keeps them. `op` and `ok` are loose
+ * because rows written by earlier versions are read back too.
+ */
+export type FileOp = Omit<FileOperation, 'op' | 'ok'> & { op: string; ok?: boolean; at: string };
 
 export interface SessionInfo {
   userId: string;

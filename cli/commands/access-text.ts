@@ -1,4 +1,5 @@
 import { inertText } from '../../core/index.js';
+import type { FileOp } from '../../gateway/index.js';
 
 /** The break-glass context a session or recording ran under, as the API gives it (web/access-context.ts). */
 export interface AccessJson {
@@ -31,20 +32,8 @@ export function fieldLines(fields: Array<[string, unknown]>): string[] {
   return fields.map(([k, v]) => `${(k + ':').padEnd(16)} ${v === null || v === undefined ? '-' : inertText(typeof v === 'object' ? JSON.stringify(v) : String(v), { max: 2000 })}`);
 }
 
-/** A file operation as the API gives it (gateway/sessions.ts FileOp). */
-export interface FileOpJson {
-  op: string;
-  path: string;
-  pathLength?: number;
-  pathSha256?: string;
-  path2?: string;
-  path2Length?: number;
-  path2Sha256?: string;
-  bytes?: number;
-  sha256?: string;
-  ok?: boolean;
-  at: string;
-}
+/** A file operation as the API gives it. */
+export type FileOpJson = FileOp;
 
 /**
  * The file operations of "session show", and how many more the session had

@@ -5,14 +5,7 @@ import { parseCast } from '../../../recordings/asciicast.js';
 import { Frame, FRAME_HEADER, FrameParser, MAGIC, MAX_FRAME, parseHeader, putFrameHeader } from '../../../recordings/frame-format.js';
 import type { ParsedFrame, RecordingHeader } from '../../../recordings/frame-format.js';
 import { REDACTED } from '../../../recordings/redactor.js';
-
-/** The layout of recordings/FORMAT.md, written by hand here so that the parser is checked against the document, not against the writer. */
-function frame(type: number, time: number, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(FRAME_HEADER + payload.length);
-  putFrameHeader(b, 0, type as never, time, payload.length);
-  b.set(payload, FRAME_HEADER);
-  return b;
-}
+import { cut, frame } from './frame-helpers.js';
 
 const HEADER: RecordingHeader = {
   format: 'airlock-recording',
@@ -39,18 +32,6 @@ function parseAll(chunks: Uint8Array[], start = 0): { frames: ParsedFrame[]; pen
   const frames: ParsedFrame[] = [];
   for (const c of chunks) p.push(c, (f) => void frames.push({ ...f, payload: Buffer.from(f.payload) }));
   return { frames, pending: p.pending };
-}
-
-/** Splits bytes at the given cut points. */
-function cut(bytes: Buffer, points: number[]): Buffer[] {
-  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of [...at, bytes.length]) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  return out;
 }
 
 const frameArb = fc.record({

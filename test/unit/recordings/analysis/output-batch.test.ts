@@ -3,8 +3,9 @@ import fc from 'fast-check';
 import { castFromFrames } from '../../../../recordings/cast-export.js';
 import { analyseCast, analyseFrames } from '../../../../recordings/analysis/index.js';
 import { completeLength, OutputBatch } from '../../../../recordings/analysis/output-batch.js';
-import { Frame, FRAME_HEADER, MAGIC, putFrameHeader } from '../../../../recordings/frame-format.js';
+import { Frame, MAGIC } from '../../../../recordings/frame-format.js';
 import type { RecordingHeader } from '../../../../recordings/frame-format.js';
+import { cut, frame } from '../frame-helpers.js';
 
 /** Bytes that are hard on a decoder: multi-byte characters cut anywhere, invalid bytes, NULs, escapes. */
 const piece = fc.oneof(
@@ -12,17 +13,6 @@ const piece = fc.oneof(
   fc.constantFrom('\u0000', '\xff', '\xc3', '\xe2\x86', '\xf0\x9f', '\x80'),
 );
 const bytesArb = fc.array(piece, { maxLength: 40 }).map((ps) => Buffer.concat(ps.map((p) => (/[\x80-\xff]/.test(p) && !/[^\x00-\xff]/.test(p) ? Buffer.from(p, 'latin1') : Buffer.from(p, 'utf8')))));
-
-function cut(bytes: Buffer, points: number[]): Buffer[] {
-  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of [...at, bytes.length]) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  return out;
-}
 
 const text = (x: Uint8Array | string) => (typeof x === 'string' ? x : new TextDecoder('utf-8', { fatal: true }).decode(x));
 
@@ -79,13 +69,6 @@ const HEADER: RecordingHeader = {
   format: 'airlock-recording', version: 1, start: Date.UTC(2026, 11, 6), recording: 'r', session: 's', kind: 'terminal',
   user: 'alice', target: 'db01', login: 'root', source: '192.0.2.7', cols: 40, rows: 8, term: 'xterm', command: null, approval: null, title: 't',
 };
-
-function frame(type: number, time: number, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(FRAME_HEADER + payload.length);
-  putFrameHeader(b, 0, type as never, time, payload.length);
-  b.set(payload, FRAME_HEADER);
-  return b;
-}
 
 describe('analysis of output as bytes', () => {
   it('shows the same screen as the exported text does, stdout and stderr, split anywhere', async () => {
